@@ -1,0 +1,92 @@
+"""Every exception tornado-sio raises, in one hierarchy.
+
+Catch :class:`TornadoSIOError` to catch them all. Malformed input from a peer is
+always a :class:`ProtocolError`; the engine turns it into an HTTP 400 or a clean
+close of that one client, never into an exception on the IOLoop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from typing import Any
+
+__all__ = [
+    "TornadoSIOError",
+    "ProtocolError",
+    "PayloadTooLarge",
+    "EncodeError",
+    "ConnectionRefusedError",
+    "AckTimeout",
+    "DisconnectedError",
+    "MessageQueueError",
+]
+
+
+class TornadoSIOError(Exception):
+    """Base class of every tornado-sio exception."""
+
+
+class ProtocolError(TornadoSIOError, ValueError):
+    """Input from a peer does not follow the Engine.IO v4 / Socket.IO v5 protocol.
+
+    The message says what was wrong, in words fit for a log line. Decoders raise
+    only this type (never ``KeyError``, ``json.JSONDecodeError`` and the like), so
+    one ``except ProtocolError`` is enough around any decode.
+    """
+
+
+class PayloadTooLarge(ProtocolError):
+    """A packet or payload is larger than a configured limit."""
+
+
+class EncodeError(TornadoSIOError, ValueError):
+    """Outgoing data cannot be encoded as strict JSON.
+
+    Raised to the code that emits (for example for ``float('nan')``, a ``set`` or
+    an arbitrary object), so an invalid packet never reaches a client.
+    """
+
+
+class ConnectionRefusedError(TornadoSIOError, builtins.ConnectionRefusedError):
+    """Raise in a ``connect`` handler to refuse the connection.
+
+    The client receives a CONNECT_ERROR packet. With one argument that is a
+    string, it becomes the ``message``; further arguments become ``data``
+    (one argument as is, several as a list)::
+
+        raise ConnectionRefusedError('unauthorized', {'retry': False})
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        message: str = "Connection rejected by server"
+        data: Any = None
+        rest = list(args)
+        if rest and isinstance(rest[0], str):
+            message = rest.pop(0)
+        if len(rest) == 1:
+            data = rest[0]
+        elif rest:
+            data = rest
+        self.message = message
+        self.data = data
+
+    def error_payload(self) -> dict:
+        """The JSON object sent in the CONNECT_ERROR packet."""
+        payload: dict = {"message": self.message}
+        if self.data is not None:
+            payload["data"] = self.data
+        return payload
+
+
+class AckTimeout(TornadoSIOError, asyncio.TimeoutError):
+    """``SocketIO.call()`` got no acknowledgement from the client in time."""
+
+
+class DisconnectedError(TornadoSIOError):
+    """The client went away before the operation could complete."""
+
+
+class MessageQueueError(TornadoSIOError):
+    """The message queue (Redis) could not be reached or used."""

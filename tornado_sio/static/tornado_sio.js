@@ -1,0 +1,1136 @@
+/*!
+ * tornado-sio browser client: Engine.IO v4 / Socket.IO v5, no dependencies.
+ *
+ * Shaped like the official socket.io-client:
+ *
+ *   const socket = io('/test', {auth: {token: 'x'}});
+ *   socket.on('connect', () => console.log(socket.id, socket.io.engine.transport.name));
+ *   socket.emit('my event', {data: 'hi'}, (reply) => ...);
+ *   const reply = await socket.timeout(2000).emitWithAck('my ping');
+ *
+ * Layers, bottom up: codecs (Engine.IO packets and payloads, Socket.IO packets with
+ * binary attachments), transports (WebSocket, long-polling, plus any registered in
+ * `io.transports`), Engine (one Engine.IO session: handshake, heartbeat, upgrade,
+ * write buffer), Manager (`socket.io`: one Engine for many namespaces, reconnection
+ * with backoff), Socket (one namespace: events, acks, buffering).
+ *
+ * ES2017, no build step. Sets `window.io`, and `module.exports` when present.
+ */
+(function (root, factory) {
+  'use strict';
+  const io = factory(root);
+  if (typeof module === 'object' && module && module.exports) module.exports = io;
+  if (root) root.io = io;
+})(typeof window !== 'undefined' ? window : typeof self !== 'undefined' ? self : undefined, function (root) {
+  'use strict';
+
+  const LOG_PREFIX = '[tornado-sio]';
+
+  // ---------------------------------------------------------------- emitter
+
+  /** Minimal event emitter. A listener that throws does not break the caller's
+   *  state machine: the error is re-thrown asynchronously, so it still shows up
+   *  in the console as an uncaught error of *that listener*. */
+  class Emitter {
+    on(event, fn) {
+      this._listeners = this._listeners || {};
+      (this._listeners[event] = this._listeners[event] || []).push(fn);
+      return this;
+    }
+    once(event, fn) {
+      const wrapper = (...args) => { this.off(event, wrapper); fn.apply(this, args); };
+      wrapper.fn = fn;
+      return this.on(event, wrapper);
+    }
+    off(event, fn) {
+      if (!this._listeners) return this;
+      if (event === undefined) { this._listeners = {}; return this; }
+      if (fn === undefined) { delete this._listeners[event]; return this; }
+      const list = this._listeners[event] || [];
+      const i = list.findIndex((l) => l === fn || l.fn === fn);
+      if (i !== -1) list.splice(i, 1);
+      return this;
+    }
+    emit(event, ...args) {
+      const list = ((this._listeners && this._listeners[event]) || []).slice();
+      for (const fn of list) {
+        try { fn.apply(this, args); } catch (err) { setTimeout(() => { throw err; }); }
+      }
+      return this;
+    }
+    listeners(event) { return ((this._listeners && this._listeners[event]) || []).slice(); }
+    hasListeners(event) { return this.listeners(event).length > 0; }
+  }
+  Emitter.prototype.addEventListener = Emitter.prototype.on;
+  Emitter.prototype.removeListener = Emitter.prototype.off;
+  Emitter.prototype.removeAllListeners = function (event) { return this.off(event); };
+
+  /** Subscribe and return the function that unsubscribes. */
+  function sub(emitter, event, fn) {
+    emitter.on(event, fn);
+    return () => emitter.off(event, fn);
+  }
+
+  /** Thrown (and caught inside the client) for input that breaks the protocol. */
+  class ProtocolError extends Error {
+    constructor(message) { super(message); this.name = 'ProtocolError'; }
+  }
+
+  // ---------------------------------------------------------------- binary helpers
+
+  const hasArrayBuffer = typeof ArrayBuffer === 'function';
+
+  function isBinary(obj) {
+    return hasArrayBuffer && (obj instanceof ArrayBuffer || ArrayBuffer.isView(obj));
+  }
+
+  /** The bytes of an ArrayBuffer or view, as a Uint8Array over the same memory. */
+  function toBytes(obj) {
+    return obj instanceof ArrayBuffer ? new Uint8Array(obj) : new Uint8Array(obj.buffer, obj.byteOffset, obj.byteLength);
+  }
+
+  function base64Encode(obj) {
+    const bytes = toBytes(obj);
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return btoa(s);
+  }
+
+  function base64Decode(text) {
+    let s;
+    try { s = atob(text); } catch (e) { throw new ProtocolError('invalid base64 in binary packet'); }
+    const bytes = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  function utf8Length(s) {
+    let n = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c < 0xdc00) { n += 4; i++; } else n += 3;
+    }
+    return n;
+  }
+
+  // ---------------------------------------------------------------- Engine.IO v4 codec
+
+  const EIO_TYPES = ['open', 'close', 'ping', 'pong', 'message', 'upgrade', 'noop'];
+  const EIO_CODES = {};
+  EIO_TYPES.forEach((t, i) => { EIO_CODES[t] = String(i); });
+  const SEPARATOR = '\x1e';
+
+  /** Encode a packet {type, data} for a WebSocket frame: a string, or the raw bytes
+   *  of a binary message. */
+  function encodePacket(packet) {
+    if (packet.type === 'message' && isBinary(packet.data)) return packet.data;
+    return EIO_CODES[packet.type] + (packet.data === undefined ? '' : packet.data);
+  }
+
+  /** Decode one frame (string, or ArrayBuffer for a binary message). */
+  function decodePacket(frame) {
+    if (typeof frame !== 'string') {
+      if (isBinary(frame)) return {type: 'message', data: frame};
+      throw new ProtocolError('unexpected frame type');
+    }
+    const type = EIO_TYPES[frame.charAt(0)];
+    if (!frame.length || type === undefined || !/^[0-6]$/.test(frame.charAt(0))) {
+      throw new ProtocolError('unknown Engine.IO packet type ' + JSON.stringify(frame.slice(0, 10)));
+    }
+    return frame.length > 1 ? {type, data: frame.slice(1)} : {type};
+  }
+
+  /** Long-polling body: packets joined by \x1e, binary ones as "b" + base64. */
+  function encodePayload(packets) {
+    return packets.map((p) => (p.type === 'message' && isBinary(p.data) ? 'b' + base64Encode(p.data) : encodePacket(p))).join(SEPARATOR);
+  }
+
+  function decodePayload(body) {
+    return body.split(SEPARATOR).map((item) => {
+      if (item.charAt(0) === 'b') return {type: 'message', data: base64Decode(item.slice(1))};
+      return decodePacket(item);
+    });
+  }
+
+  // ---------------------------------------------------------------- Socket.IO v5 codec
+
+  const SIO = {CONNECT: 0, DISCONNECT: 1, EVENT: 2, ACK: 3, CONNECT_ERROR: 4, BINARY_EVENT: 5, BINARY_ACK: 6};
+  const MAX_ATTACHMENTS = 1000;
+
+  function hasBinary(obj, depth) {
+    if (depth > 64 || !obj || typeof obj !== 'object') return false;
+    if (isBinary(obj)) return true;
+    if (Array.isArray(obj)) return obj.some((v) => hasBinary(v, depth + 1));
+    if (typeof obj.toJSON === 'function') return false;
+    return Object.keys(obj).some((k) => hasBinary(obj[k], depth + 1));
+  }
+
+  /** Replace every binary value by a placeholder; collect the buffers. */
+  function deconstruct(obj, buffers) {
+    if (isBinary(obj)) {
+      buffers.push(obj);
+      return {_placeholder: true, num: buffers.length - 1};
+    }
+    if (Array.isArray(obj)) return obj.map((v) => deconstruct(v, buffers));
+    if (obj && typeof obj === 'object' && !(obj instanceof Date) && typeof obj.toJSON !== 'function') {
+      const out = {};
+      for (const k of Object.keys(obj)) out[k] = deconstruct(obj[k], buffers);
+      return out;
+    }
+    return obj;
+  }
+
+  function reconstruct(obj, buffers) {
+    if (Array.isArray(obj)) return obj.map((v) => reconstruct(v, buffers));
+    if (obj && typeof obj === 'object') {
+      if (obj._placeholder === true) {
+        if (typeof obj.num !== 'number' || !(obj.num >= 0 && obj.num < buffers.length)) {
+          throw new ProtocolError('invalid attachment placeholder');
+        }
+        return buffers[obj.num];
+      }
+      const out = {};
+      for (const k of Object.keys(obj)) out[k] = reconstruct(obj[k], buffers);
+      return out;
+    }
+    return obj;
+  }
+
+  /** Encode {type, nsp, data, id} into [text, ...binaryAttachments]. */
+  function encodeSio(packet) {
+    let type = packet.type;
+    let data = packet.data;
+    const buffers = [];
+    if ((type === SIO.EVENT || type === SIO.ACK) && hasBinary(data, 0)) {
+      type = type === SIO.EVENT ? SIO.BINARY_EVENT : SIO.BINARY_ACK;
+      data = deconstruct(data, buffers);
+    }
+    let s = String(type);
+    if (type === SIO.BINARY_EVENT || type === SIO.BINARY_ACK) s += buffers.length + '-';
+    if (packet.nsp && packet.nsp !== '/') s += packet.nsp + ',';
+    if (packet.id !== undefined && packet.id !== null) s += packet.id;
+    if (data !== undefined) s += JSON.stringify(data);
+    return [s].concat(buffers);
+  }
+
+  function isObject(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
+
+  const PAYLOAD_CHECKS = {
+    [SIO.CONNECT]: (d) => d === undefined || isObject(d),
+    [SIO.DISCONNECT]: (d) => d === undefined,
+    [SIO.CONNECT_ERROR]: (d) => isObject(d) || typeof d === 'string',
+    [SIO.EVENT]: (d) => Array.isArray(d) && d.length > 0 && (typeof d[0] === 'string' || typeof d[0] === 'number'),
+    [SIO.BINARY_EVENT]: (d) => Array.isArray(d) && d.length > 0 && (typeof d[0] === 'string' || typeof d[0] === 'number'),
+    [SIO.ACK]: Array.isArray,
+    [SIO.BINARY_ACK]: Array.isArray,
+  };
+
+  /** Parse the text part of a Socket.IO packet. Throws ProtocolError. */
+  function decodeSioText(str) {
+    const m = /^([0-6])(?:(\d+)-)?(\/[^,]*(?:,|$))?(\d+)?([\s\S]*)$/.exec(str);
+    if (!m) throw new ProtocolError('malformed Socket.IO packet ' + JSON.stringify(str.slice(0, 20)));
+    const packet = {type: Number(m[1]), nsp: '/'};
+    const binary = packet.type === SIO.BINARY_EVENT || packet.type === SIO.BINARY_ACK;
+    if (binary !== (m[2] !== undefined)) throw new ProtocolError('bad attachment count');
+    if (binary) {
+      packet.attachments = Number(m[2]);
+      if (packet.attachments > MAX_ATTACHMENTS) throw new ProtocolError('too many attachments');
+    }
+    if (m[3]) packet.nsp = m[3].replace(/,$/, '');
+    if (m[4] !== undefined) packet.id = Number(m[4]);
+    if (m[5]) {
+      try { packet.data = JSON.parse(m[5]); } catch (e) { throw new ProtocolError('invalid JSON in Socket.IO packet'); }
+    }
+    if (!PAYLOAD_CHECKS[packet.type](packet.data)) throw new ProtocolError('invalid payload for packet type ' + packet.type);
+    return packet;
+  }
+
+  /** Stateful decoder: text packets come out at once, binary ones once all their
+   *  attachments (the following binary frames) have arrived. */
+  class SioDecoder {
+    constructor() { this.pending = null; }
+    /** Feed one Engine.IO message; return a complete packet or null. Throws ProtocolError. */
+    add(data) {
+      if (typeof data === 'string') {
+        if (this.pending) throw new ProtocolError('text packet while waiting for binary attachments');
+        const packet = decodeSioText(data);
+        if (!packet.attachments) return packet;
+        this.pending = {packet, buffers: []};
+        return null;
+      }
+      if (!this.pending) throw new ProtocolError('unexpected binary frame');
+      const pending = this.pending;
+      pending.buffers.push(data);
+      if (pending.buffers.length < pending.packet.attachments) return null;
+      this.pending = null;
+      pending.packet.data = reconstruct(pending.packet.data, pending.buffers);
+      return pending.packet;
+    }
+    reset() { this.pending = null; }
+  }
+
+  // ---------------------------------------------------------------- transports
+  //
+  // A transport moves Engine.IO packets ({type, data}) between the Engine and the
+  // server. To add one, subclass io.Transport and register it by name:
+  //
+  //     io.transports.sockjs = class extends io.Transport { ... };
+  //     io('/chat', {transports: ['sockjs']});
+  //
+  // This is the slot the SockJS transport fills. A subclass implements:
+  //   get name()              the name it is registered under
+  //   static isSupported(opts) optional; false makes the Engine skip it
+  //   doOpen()                start connecting; call this.onOpen() once connected
+  //   write(packets)          send packets; set this.writable = false while busy and
+  //                           call this.onDrain() when it can take more
+  //   doClose()               close; this.onClose(reason) must follow
+  //   pause(cb)               only for a transport the Engine upgrades *away* from
+  // and calls this.onPacket(packet), this.onError(message, cause) and
+  // this.onClose(reason) as things happen. `this.query` holds the query string
+  // parameters (EIO, transport, and sid once known) and `this.uri(scheme)` builds
+  // the endpoint URL. A transport without Engine.IO framing on the wire (SockJS)
+  // maps its frames to packets itself: on connect it calls
+  //   this.onPacket({type: 'open', data: JSON.stringify({sid, upgrades: [], pingInterval: 0, pingTimeout: 0, maxPayload})})
+  // (pingInterval 0 turns the Engine's heartbeat check off; SockJS has its own),
+  // then turns each received frame into {type: 'message', data} and each written
+  // 'message' packet into a frame.
+
+  class Transport extends Emitter {
+    constructor(opts) {
+      super();
+      this.opts = opts;
+      this.query = Object.assign({}, opts.query);
+      this.readyState = 'closed';
+      this.writable = false;
+    }
+    open() { this.readyState = 'opening'; this.doOpen(); return this; }
+    close() {
+      if (this.readyState !== 'closed') { this.doClose(); this.onClose('forced close'); }
+      return this;
+    }
+    send(packets) { if (this.readyState === 'open') this.write(packets); }
+    onOpen() { this.readyState = 'open'; this.writable = true; this.emit('open'); }
+    onPacket(packet) { this.emit('packet', packet); }
+    onError(message, cause) {
+      const err = new Error(message);
+      err.type = 'TransportError';
+      err.description = cause;
+      this.emit('error', err);
+    }
+    onDrain() { this.writable = true; this.emit('drain'); }
+    onClose(reason) {
+      if (this.readyState === 'closed') return;
+      this.readyState = 'closed';
+      this.writable = false;
+      this.emit('close', reason || 'transport close');
+    }
+    /** The endpoint URL with this transport's query string. */
+    uri(scheme) {
+      const o = this.opts;
+      const defaultPort = (o.secure ? 443 : 80);
+      const port = o.port && Number(o.port) !== defaultPort ? ':' + o.port : '';
+      const host = o.hostname.indexOf(':') !== -1 ? '[' + o.hostname + ']' : o.hostname;
+      const qs = Object.keys(this.query)
+        .filter((k) => this.query[k] !== undefined && this.query[k] !== null)
+        .map((k) => encodeURIComponent(k) + '=' + encodeURIComponent(this.query[k]))
+        .join('&');
+      return scheme + '://' + host + port + o.path + (qs ? '?' + qs : '');
+    }
+  }
+
+  function getWebSocket(opts) {
+    if (opts && opts.WebSocket) return opts.WebSocket;
+    return typeof WebSocket === 'function' ? WebSocket : undefined;
+  }
+
+  class WebSocketTransport extends Transport {
+    get name() { return 'websocket'; }
+    static isSupported(opts) { return !!getWebSocket(opts); }
+    doOpen() {
+      const WS = getWebSocket(this.opts);
+      try {
+        this.ws = new WS(this.uri(this.opts.secure ? 'wss' : 'ws'));
+      } catch (err) {
+        setTimeout(() => { this.onError('websocket error', err); this.onClose('transport error'); });
+        return;
+      }
+      this.ws.binaryType = 'arraybuffer';
+      this.ws.onopen = () => this.onOpen();
+      this.ws.onclose = (ev) => this.onClose('transport close', ev);
+      this.ws.onerror = (ev) => this.onError('websocket error', ev);
+      this.ws.onmessage = (ev) => {
+        let packet;
+        try { packet = decodePacket(ev.data); } catch (err) { return this.emit('parseError', err); }
+        this.onPacket(packet);
+      };
+    }
+    write(packets) {
+      for (const p of packets) {
+        try { this.ws.send(encodePacket(p)); } catch (err) { return this.onError('websocket error', err); }
+      }
+    }
+    doClose() {
+      if (!this.ws) return;
+      this.ws.onopen = this.ws.onclose = this.ws.onerror = this.ws.onmessage = null;
+      try { this.ws.close(); } catch (e) { /* already closed */ }
+    }
+  }
+
+  let cacheBuster = 0;
+
+  class PollingTransport extends Transport {
+    get name() { return 'polling'; }
+    static isSupported() { return typeof XMLHttpRequest === 'function'; }
+    constructor(opts) {
+      super(opts);
+      this.polling = false;
+      this.requests = new Set();
+    }
+    doOpen() { this.poll(); }
+    /** One XHR; cb(err, responseText). */
+    request(method, body, cb) {
+      this.query.t = Date.now().toString(36) + '.' + (cacheBuster++).toString(36);
+      const xhr = new XMLHttpRequest();
+      this.requests.add(xhr);
+      xhr.open(method, this.uri(this.opts.secure ? 'https' : 'http'), true);
+      xhr.withCredentials = !!this.opts.withCredentials;
+      if (body !== null) xhr.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
+      xhr.onreadystatechange = () => {
+        if (xhr.readyState !== 4) return;
+        this.requests.delete(xhr);
+        if (xhr.status === 200) cb(null, xhr.responseText);
+        else cb(new Error('HTTP ' + xhr.status + (xhr.responseText ? ': ' + xhr.responseText.slice(0, 200) : '')));
+      };
+      xhr.send(body);
+    }
+    poll() {
+      this.polling = true;
+      this.request('GET', null, (err, text) => {
+        if (this.readyState === 'closed') return;
+        if (err) { this.onError('xhr poll error', err); return this.onClose('transport error'); }
+        this.onPollData(text);
+      });
+    }
+    onPollData(text) {
+      let packets;
+      try { packets = decodePayload(text); } catch (err) { return this.emit('parseError', err); }
+      for (const packet of packets) {
+        if (this.readyState === 'opening' && packet.type === 'open') this.onOpen();
+        if (packet.type === 'close') return this.onClose('transport close');
+        this.onPacket(packet);
+        if (this.readyState === 'closed') return;
+      }
+      this.polling = false;
+      if (this.readyState === 'pausing') this.emit('pollComplete');
+      else if (this.readyState === 'open' || this.readyState === 'opening') this.poll();
+    }
+    write(packets) {
+      // Stay under the server's maxPayload: send in sequential POSTs.
+      const limit = this.opts.maxPayload || 1e6;
+      let size = 0;
+      let n = 0;
+      while (n < packets.length) {
+        const p = packets[n];
+        const len = isBinary(p.data) ? 1 + Math.ceil(toBytes(p.data).length / 3) * 4 : 1 + utf8Length(String(p.data === undefined ? '' : p.data));
+        if (n > 0 && size + len + 1 > limit) break;
+        size += len + 1;
+        n++;
+      }
+      const batch = packets.slice(0, n);
+      const rest = packets.slice(n);
+      this.writable = false;
+      this.request('POST', encodePayload(batch), (err) => {
+        if (this.readyState === 'closed') return;
+        if (err) { this.onError('xhr post error', err); return this.onClose('transport error'); }
+        if (rest.length) this.write(rest);
+        else this.onDrain();
+      });
+    }
+    /** Stop polling, then cb() once no GET or POST is in flight (used for the upgrade). */
+    pause(cb) {
+      this.readyState = 'pausing';
+      let waiting = 0;
+      const done = () => { if (--waiting <= 0) { this.readyState = 'paused'; cb(); } };
+      if (this.polling) { waiting++; this.once('pollComplete', done); }
+      if (!this.writable) { waiting++; this.once('drain', done); }
+      if (!waiting) { waiting = 1; done(); }
+    }
+    doClose() {
+      // Drop the pending poll, then tell the server (it ends the session at once).
+      for (const xhr of this.requests) { xhr.onreadystatechange = null; xhr.abort(); }
+      this.requests.clear();
+      if (this.query.sid && this.readyState !== 'opening') {
+        this.request('POST', encodePayload([{type: 'close'}]), () => {});
+      }
+    }
+  }
+
+  /** Registered transports by name. io.transports.sockjs is filled by the SockJS issue. */
+  const transports = {websocket: WebSocketTransport, polling: PollingTransport};
+
+  // ---------------------------------------------------------------- engine (one Engine.IO session)
+
+  class Engine extends Emitter {
+    /** opts: hostname, port, secure, path, query, transports, upgrade, withCredentials, preferPolling */
+    constructor(opts) {
+      super();
+      this.opts = opts;
+      this.readyState = 'closed';
+      this.id = null;
+      this.transport = null;
+      this.writeBuffer = [];
+      this.upgrading = false;
+      this.upgrades = [];
+      this.pingInterval = 0;
+      this.pingTimeout = 0;
+      this.maxPayload = 0;
+      this.probed = new Set();
+    }
+
+    open() {
+      let names = this.opts.transports.filter((n) => {
+        const T = transports[n];
+        return T && (typeof T.isSupported !== 'function' || T.isSupported(this.opts));
+      });
+      if (this.opts.preferPolling && names.indexOf('polling') > 0) {
+        names = ['polling'].concat(names.filter((n) => n !== 'polling'));
+      }
+      this.readyState = 'opening';
+      this.candidates = names;
+      if (!names.length) {
+        setTimeout(() => this.onError(new Error('No transports available')));
+        return this;
+      }
+      this.tryTransport(0);
+      return this;
+    }
+
+    createTransport(name, sid) {
+      const query = Object.assign({}, this.opts.query, {EIO: 4, transport: name});
+      if (sid) query.sid = sid;
+      return new transports[name](Object.assign({}, this.opts, {query, maxPayload: this.maxPayload}));
+    }
+
+    tryTransport(index) {
+      const name = this.candidates[index];
+      const transport = this.createTransport(name);
+      this.setTransport(transport);
+      // Before the handshake, a failing transport hands over to the next candidate.
+      const fallback = (err) => {
+        if (this.transport !== transport || this.readyState !== 'opening' || index + 1 >= this.candidates.length) return false;
+        console.warn(LOG_PREFIX, name + ' failed, falling back to ' + this.candidates[index + 1], err || '');
+        this.probed.add(name);
+        this.fellBack = true;
+        transport.off();
+        transport.close();
+        this.tryTransport(index + 1);
+        return true;
+      };
+      transport.fallback = fallback;
+      transport.open();
+    }
+
+    setTransport(transport) {
+      if (this.transport) this.transport.off();
+      this.transport = transport;
+      transport.on('drain', () => this.flush());
+      transport.on('packet', (p) => this.onPacket(p));
+      transport.on('parseError', (err) => this.onParseError(err));
+      transport.on('error', (err) => { if (!(transport.fallback && transport.fallback(err))) this.onError(err); });
+      transport.on('close', (reason) => { if (!(transport.fallback && transport.fallback())) this.onClose(reason); });
+    }
+
+    onPacket(packet) {
+      if (this.readyState === 'closed') return;
+      this.emit('packet', packet);
+      switch (packet.type) {
+        case 'open': return this.onHandshake(packet.data);
+        case 'ping':
+          this.resetPingTimeout();
+          this.sendPacket({type: 'pong'});
+          this.emit('ping');
+          return this.maybeUpgrade();
+        case 'message': return this.emit('data', packet.data);
+        case 'close': return this.onClose('transport close');
+        default: // pong, noop, upgrade: nothing to do
+      }
+    }
+
+    onHandshake(text) {
+      let data;
+      try { data = JSON.parse(text); } catch (e) { data = null; }
+      if (!isObject(data) || typeof data.sid !== 'string' || this.readyState !== 'opening') {
+        return this.onParseError(new ProtocolError('invalid handshake'));
+      }
+      this.transport.fallback = null;
+      this.id = data.sid;
+      this.transport.query.sid = data.sid;
+      this.upgrades = Array.isArray(data.upgrades) ? data.upgrades.filter((u) => this.opts.transports.indexOf(u) !== -1) : [];
+      this.pingInterval = Number(data.pingInterval) || 0;
+      this.pingTimeout = Number(data.pingTimeout) || 0;
+      this.maxPayload = Number(data.maxPayload) || 0;
+      this.transport.opts.maxPayload = this.maxPayload;
+      this.readyState = 'open';
+      if (this.fellBack) this.emit('fallback', this.transport.name);
+      this.emit('open');
+      if (this.readyState !== 'open') return;
+      this.flush();
+      this.resetPingTimeout();
+      this.maybeUpgrade();
+    }
+
+    resetPingTimeout() {
+      clearTimeout(this.pingTimer);
+      if (this.pingInterval > 0) {
+        this.pingTimer = setTimeout(() => this.onClose('ping timeout'), this.pingInterval + this.pingTimeout);
+      }
+    }
+
+    /** Probe a better transport if we run on polling and one is now available.
+     *  Checked at the handshake and on every ping, so a WebSocket that appears late
+     *  (a restored or polyfilled window.WebSocket) is still picked up. */
+    maybeUpgrade() {
+      if (this.opts.upgrade === false || this.upgrading || this.readyState !== 'open' || this.transport.name !== 'polling') return;
+      for (const name of this.upgrades) {
+        const T = transports[name];
+        if (name === 'polling' || this.probed.has(name) || !T || (T.isSupported && !T.isSupported(this.opts))) continue;
+        this.probed.add(name);
+        return this.probe(name);
+      }
+    }
+
+    /** Engine.IO v4 upgrade: open the new transport with our sid, "2probe" ->
+     *  "3probe", pause polling, send "5", switch. */
+    probe(name) {
+      const transport = this.createTransport(name, this.id);
+      const fail = (reason) => {
+        if (this.probeTransport !== transport) return;
+        cleanup();
+        this.upgrading = false;
+        transport.close();
+        this.emit('upgradeError', new Error('probe error: ' + reason));
+        this.flush();
+      };
+      const onOpen = () => transport.send([{type: 'ping', data: 'probe'}]);
+      const onPacket = (packet) => {
+        if (packet.type !== 'pong' || packet.data !== 'probe') return fail('unexpected ' + packet.type);
+        transport.off('packet', onPacket);
+        this.upgrading = true;
+        this.emit('upgrading', transport);
+        this.transport.pause(() => {
+          if (this.probeTransport !== transport || this.readyState !== 'open') return;
+          cleanup();
+          const old = this.transport;
+          this.setTransport(transport);
+          transport.send([{type: 'upgrade'}]);
+          old.off();
+          old.readyState = 'closed'; // the server has moved the session; nothing to send on it
+          this.upgrading = false;
+          this.emit('upgrade', transport);
+          this.flush();
+        });
+      };
+      const onError = () => fail('transport error');
+      const cleanup = () => {
+        this.probeTransport = null;
+        transport.off('open', onOpen).off('packet', onPacket).off('error', onError).off('close', onError);
+      };
+      this.probeTransport = transport;
+      transport.on('open', onOpen).on('packet', onPacket).on('error', onError).on('close', onError);
+      transport.open();
+    }
+
+    write(data) { this.sendPacket({type: 'message', data}); return this; }
+
+    sendPacket(packet) {
+      if (this.readyState !== 'opening' && this.readyState !== 'open') return;
+      this.writeBuffer.push(packet);
+      this.flush();
+    }
+
+    flush() {
+      if (this.readyState === 'closed' || this.upgrading || !this.transport.writable || !this.writeBuffer.length) return;
+      const batch = this.writeBuffer;
+      this.writeBuffer = [];
+      this.transport.send(batch);
+    }
+
+    /** Close from our side, after what is already written has gone out. */
+    close() {
+      if (this.readyState === 'opening') this.onClose('forced close');
+      if (this.readyState !== 'open') return this;
+      this.readyState = 'closing';
+      const finish = () => { clearTimeout(guard); this.onClose('forced close'); };
+      const guard = setTimeout(finish, 1000);
+      if (this.writeBuffer.length && !this.upgrading && this.transport.writable) this.flush();
+      if (this.writeBuffer.length || !this.transport.writable) this.transport.once('drain', finish);
+      else finish();
+      return this;
+    }
+
+    onParseError(err) {
+      console.warn(LOG_PREFIX, 'closing after a malformed packet:', err.message);
+      this.onClose('parse error', err);
+    }
+
+    onError(err) {
+      this.emit('error', err);
+      this.onClose('transport error', err);
+    }
+
+    onClose(reason, description) {
+      if (this.readyState === 'closed') return;
+      const wasOpen = this.readyState !== 'opening';
+      clearTimeout(this.pingTimer);
+      if (this.probeTransport) { const p = this.probeTransport; this.probeTransport = null; p.off(); p.close(); }
+      this.transport.off();
+      this.transport.close();
+      this.readyState = 'closed';
+      this.id = null;
+      this.writeBuffer = [];
+      this.upgrading = false;
+      if (wasOpen || reason !== 'transport error') this.emit('close', reason, description);
+    }
+  }
+
+  // ---------------------------------------------------------------- backoff
+
+  class Backoff {
+    constructor(opts) { this.min = opts.min; this.max = opts.max; this.jitter = opts.jitter; this.attempts = 0; }
+    /** Next delay: min * 2^attempts, capped at max, +/- jitter. */
+    duration() {
+      const base = Math.min(this.max, this.min * Math.pow(2, this.attempts++));
+      const ms = base * (1 - this.jitter + 2 * this.jitter * Math.random());
+      return Math.max(0, Math.min(this.max, Math.round(ms)));
+    }
+    reset() { this.attempts = 0; }
+  }
+
+  // ---------------------------------------------------------------- manager (socket.io)
+
+  class Manager extends Emitter {
+    constructor(uri, opts) {
+      super();
+      this.uri = uri;
+      this.opts = opts;
+      this.nsps = {};
+      this.subs = [];
+      this.engine = null;
+      this._readyState = 'closed';
+      this._reconnecting = false;
+      this.skipReconnect = false;
+      this.preferPolling = false;
+      this.decoder = new SioDecoder();
+      this.reconnection(opts.reconnection !== false);
+      this._reconnectionAttempts = opts.reconnectionAttempts === undefined ? Infinity : opts.reconnectionAttempts;
+      this.backoff = new Backoff({
+        min: opts.reconnectionDelay === undefined ? 1000 : opts.reconnectionDelay,
+        max: opts.reconnectionDelayMax === undefined ? 5000 : opts.reconnectionDelayMax,
+        jitter: opts.randomizationFactor === undefined ? 0.5 : opts.randomizationFactor,
+      });
+      this._timeout = opts.timeout === undefined ? 20000 : opts.timeout;
+      this._autoConnect = opts.autoConnect !== false;
+      if (this._autoConnect) this.open();
+    }
+
+    reconnection(v) { if (v === undefined) return this._reconnection; this._reconnection = !!v; return this; }
+
+    /** Open the Engine.IO session. fn(err) when done (used by reconnect()). */
+    open(fn) {
+      if (this._readyState === 'open' || this._readyState === 'opening') return this;
+      const engine = new Engine(Object.assign({}, this.opts, {preferPolling: this.preferPolling}));
+      this.engine = engine;
+      this._readyState = 'opening';
+      this.skipReconnect = false;
+      const onError = (err) => {
+        if (this.engine !== engine || this._readyState !== 'opening') return;
+        this.cleanup();
+        this._readyState = 'closed';
+        engine.close();
+        this.emit('error', err);
+        if (fn) fn(err);
+        else this.maybeReconnectOnOpen();
+      };
+      this.subs.push(
+        sub(engine, 'open', () => { this.onopen(); if (fn) fn(); }),
+        sub(engine, 'error', onError),
+        // A first transport that dies before the handshake may close without an error.
+        sub(engine, 'close', (reason) => onError(new Error(reason))),
+        sub(engine, 'fallback', (name) => { if (name === 'polling') this.preferPolling = true; }),
+      );
+      if (this._timeout !== false) {
+        const timer = setTimeout(() => onError(new Error('timeout')), this._timeout);
+        this.subs.push(() => clearTimeout(timer));
+      }
+      engine.open();
+      return this;
+    }
+
+    onopen() {
+      this.cleanup();
+      this._readyState = 'open';
+      this.decoder.reset();
+      this.emit('open');
+      const engine = this.engine;
+      this.subs.push(
+        sub(engine, 'ping', () => this.emit('ping')),
+        sub(engine, 'data', (data) => this.ondata(data)),
+        sub(engine, 'error', (err) => this.emit('error', err)),
+        sub(engine, 'close', (reason, desc) => this.onclose(reason, desc)),
+      );
+    }
+
+    ondata(data) {
+      let packet;
+      try {
+        packet = this.decoder.add(data);
+      } catch (err) {
+        console.warn(LOG_PREFIX, 'closing after a malformed Socket.IO packet:', err.message);
+        return this.onclose('parse error', err);
+      }
+      if (packet) this.emit('packet', packet);
+    }
+
+    /** Send a Socket.IO packet. */
+    packet(packet) {
+      if (this._readyState !== 'open') return;
+      for (const part of encodeSio(packet)) this.engine.write(part);
+    }
+
+    /** The Socket for a namespace (created on first use; one per namespace). */
+    socket(nsp, opts) {
+      let socket = this.nsps[nsp];
+      if (!socket) {
+        socket = new Socket(this, nsp, opts || {});
+        this.nsps[nsp] = socket;
+      } else if (this._autoConnect && !socket.active) {
+        socket.connect();
+      }
+      return socket;
+    }
+
+    /** A socket went inactive; close the session when none is left. */
+    _destroy() {
+      for (const nsp of Object.keys(this.nsps)) if (this.nsps[nsp].active) return;
+      this._close();
+    }
+
+    _close() {
+      this.skipReconnect = true;
+      this._reconnecting = false;
+      clearTimeout(this.reconnectTimer);
+      this.onclose('forced close');
+    }
+
+    cleanup() {
+      this.subs.forEach((off) => off());
+      this.subs = [];
+      this.decoder.reset();
+    }
+
+    onclose(reason, description) {
+      this.cleanup();
+      if (this.engine) this.engine.close();
+      this.backoff.reset();
+      const wasOpen = this._readyState === 'open';
+      this._readyState = 'closed';
+      if (wasOpen) this.emit('close', reason, description);
+      if (this._reconnection && !this.skipReconnect) this.reconnect();
+    }
+
+    maybeReconnectOnOpen() {
+      if (!this._reconnecting && this._reconnection && this.backoff.attempts === 0) this.reconnect();
+    }
+
+    reconnect() {
+      if (this._reconnecting || this.skipReconnect) return;
+      if (this.backoff.attempts >= this._reconnectionAttempts) {
+        this.backoff.reset();
+        this.emit('reconnect_failed');
+        this._reconnecting = false;
+        return;
+      }
+      const delay = this.backoff.duration();
+      this._reconnecting = true;
+      this.reconnectTimer = setTimeout(() => {
+        if (this.skipReconnect) return;
+        this.emit('reconnect_attempt', this.backoff.attempts);
+        if (this.skipReconnect) return;
+        this.open((err) => {
+          if (err) {
+            this._reconnecting = false;
+            this.reconnect();
+            this.emit('reconnect_error', err);
+          } else {
+            const attempts = this.backoff.attempts;
+            this._reconnecting = false;
+            this.backoff.reset();
+            this.emit('reconnect', attempts);
+          }
+        });
+      }, delay);
+    }
+  }
+
+  // ---------------------------------------------------------------- socket (one namespace)
+
+  const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+
+  class Socket extends Emitter {
+    constructor(manager, nsp, opts) {
+      super();
+      this.io = manager;
+      this.nsp = nsp;
+      this.id = undefined;
+      this.connected = false;
+      this.auth = opts.auth;
+      this._opts = opts;
+      this.ids = 0;
+      this.acks = {};
+      this.flags = {};
+      this.sendBuffer = [];
+      this.receiveBuffer = [];
+      this.subs = null;
+      this._anyListeners = [];
+      if (manager._autoConnect) this.open();
+    }
+
+    get disconnected() { return !this.connected; }
+    /** True while the socket wants to be connected (it reconnects by itself). */
+    get active() { return !!this.subs; }
+    get volatile() { this.flags.volatile = true; return this; }
+
+    subEvents() {
+      if (this.subs) return;
+      const io = this.io;
+      this.subs = [
+        sub(io, 'open', () => this.onopen()),
+        sub(io, 'packet', (p) => this.onpacket(p)),
+        sub(io, 'error', (err) => { if (!this.connected) this.emitReserved('connect_error', err); }),
+        sub(io, 'close', (reason, desc) => this.onclose(reason, desc)),
+      ];
+    }
+
+    connect() {
+      if (this.connected) return this;
+      this.subEvents();
+      if (!this.io._reconnecting) this.io.open();
+      if (this.io._readyState === 'open') this.onopen();
+      return this;
+    }
+    open() { return this.connect(); }
+
+    onopen() {
+      const sendConnect = (data) => this.packet({type: SIO.CONNECT, data});
+      if (typeof this.auth === 'function') this.auth(sendConnect);
+      else sendConnect(this.auth);
+    }
+
+    emit(event, ...args) {
+      if (RESERVED_EVENTS.has(event)) throw new Error('"' + event + '" is a reserved event name');
+      args.unshift(event);
+      const packet = {type: SIO.EVENT, data: args};
+      if (typeof args[args.length - 1] === 'function') {
+        const id = this.ids++;
+        this.registerAck(id, args.pop());
+        packet.id = id;
+      }
+      if (this.connected) this.packet(packet);
+      else if (!this.flags.volatile) this.sendBuffer.push(packet);
+      this.flags = {};
+      return this;
+    }
+
+    /** emit() whose returned promise resolves with the server's acknowledgement. */
+    emitWithAck(event, ...args) {
+      const withErr = this.flags.timeout !== undefined || this._opts.ackTimeout !== undefined;
+      return new Promise((resolve, reject) => {
+        args.push((a, b) => (withErr ? (a ? reject(a) : resolve(b)) : resolve(a)));
+        this.emit(event, ...args);
+      });
+    }
+
+    /** The next emit's ack callback gets (err, ...args), err set after `ms` without reply. */
+    timeout(ms) { this.flags.timeout = ms; return this; }
+
+    send(...args) { return this.emit('message', ...args); }
+
+    registerAck(id, fn) {
+      const ms = this.flags.timeout !== undefined ? this.flags.timeout : this._opts.ackTimeout;
+      if (ms === undefined) { this.acks[id] = fn; return; }
+      const timer = setTimeout(() => {
+        delete this.acks[id];
+        this.sendBuffer = this.sendBuffer.filter((p) => p.id !== id);
+        fn.call(this, new Error('operation has timed out'));
+      }, ms);
+      const wrapped = (...args) => { clearTimeout(timer); fn.apply(this, [null].concat(args)); };
+      wrapped.withError = true;
+      wrapped.timer = timer;
+      this.acks[id] = wrapped;
+    }
+
+    packet(packet) { packet.nsp = this.nsp; this.io.packet(packet); }
+
+    onpacket(packet) {
+      if (packet.nsp !== this.nsp) return;
+      switch (packet.type) {
+        case SIO.CONNECT:
+          if (packet.data && typeof packet.data.sid === 'string') this.onconnect(packet.data.sid);
+          else this.emitReserved('connect_error', new Error('invalid CONNECT reply (is this a Socket.IO v5 server?)'));
+          break;
+        case SIO.EVENT:
+        case SIO.BINARY_EVENT:
+          this.onevent(packet);
+          break;
+        case SIO.ACK:
+        case SIO.BINARY_ACK: {
+          const fn = this.acks[packet.id];
+          if (typeof fn === 'function') { delete this.acks[packet.id]; fn.apply(this, packet.data); }
+          break;
+        }
+        case SIO.DISCONNECT:
+          this.destroy();
+          this.onclose('io server disconnect');
+          break;
+        case SIO.CONNECT_ERROR: {
+          this.destroy();
+          const d = packet.data;
+          const err = new Error(typeof d === 'string' ? d : String(d.message));
+          err.data = typeof d === 'string' ? undefined : d.data;
+          this.emitReserved('connect_error', err);
+          break;
+        }
+        default:
+      }
+    }
+
+    onevent(packet) {
+      const args = packet.data.slice();
+      if (packet.id !== undefined) args.push(this.ack(packet.id));
+      if (this.connected) this.emitEvent(args);
+      else this.receiveBuffer.push(args);
+    }
+
+    emitEvent(args) {
+      for (const fn of this._anyListeners.slice()) {
+        try { fn.apply(this, args); } catch (err) { setTimeout(() => { throw err; }); }
+      }
+      Emitter.prototype.emit.apply(this, args);
+    }
+
+    emitReserved(event, ...args) { return Emitter.prototype.emit.call(this, event, ...args); }
+
+    /** The callback handed to a listener for an event the server wants acknowledged. */
+    ack(id) {
+      let sent = false;
+      return (...args) => {
+        if (sent) return;
+        sent = true;
+        this.packet({type: SIO.ACK, id, data: args});
+      };
+    }
+
+    onconnect(id) {
+      this.id = id;
+      this.connected = true;
+      this.receiveBuffer.splice(0).forEach((args) => this.emitEvent(args));
+      this.sendBuffer.splice(0).forEach((packet) => this.packet(packet));
+      this.emitReserved('connect');
+    }
+
+    onclose(reason, description) {
+      if (!this.connected && reason !== 'io server disconnect' && reason !== 'io client disconnect') {
+        return; // never connected in this round: connect_error already told the story
+      }
+      this.connected = false;
+      this.id = undefined;
+      for (const id of Object.keys(this.acks)) {
+        const fn = this.acks[id];
+        if (fn.withError) {
+          delete this.acks[id];
+          clearTimeout(fn.timer);
+          fn.call(this, new Error('socket has been disconnected'));
+        }
+      }
+      this.emitReserved('disconnect', reason, description);
+    }
+
+    destroy() {
+      if (this.subs) { this.subs.forEach((off) => off()); this.subs = null; }
+      this.io._destroy(this);
+    }
+
+    /** Leave the namespace (and close the connection if no other namespace uses it). */
+    disconnect() {
+      const wasConnected = this.connected;
+      if (wasConnected) this.packet({type: SIO.DISCONNECT});
+      this.destroy();
+      if (wasConnected) this.onclose('io client disconnect');
+      return this;
+    }
+    close() { return this.disconnect(); }
+
+    onAny(fn) { this._anyListeners.push(fn); return this; }
+    offAny(fn) { this._anyListeners = fn ? this._anyListeners.filter((l) => l !== fn) : []; return this; }
+  }
+
+  // ---------------------------------------------------------------- io()
+
+  const cache = {};
+
+  /**
+   * io(url?, opts?) -> Socket. The URL's path is the namespace ('/' by default):
+   * io('/test') connects to namespace /test on this page's server. Sockets for
+   * the same server share one connection (a Manager, `socket.io`) unless
+   * opts.forceNew is set or the namespace is already in use there.
+   *
+   * opts: transports (['websocket', 'polling']), path ('/socket.io'), auth (object
+   * or function(cb)), query, reconnection (true), reconnectionAttempts (Infinity),
+   * reconnectionDelay (1000), reconnectionDelayMax (5000), randomizationFactor (0.5),
+   * timeout (20000, for the connection), ackTimeout, autoConnect (true), upgrade
+   * (true), withCredentials (false), forceNew, multiplex.
+   */
+  function io(uri, opts) {
+    if (typeof uri === 'object' && uri !== null) { opts = uri; uri = undefined; }
+    opts = Object.assign({}, opts);
+    const base = typeof location !== 'undefined' ? location.href : 'http://localhost/';
+    const url = new URL(uri === undefined ? '/' : uri, base);
+    const secure = url.protocol === 'https:' || url.protocol === 'wss:';
+    const nsp = url.pathname || '/';
+    const query = Object.assign({}, opts.query);
+    url.searchParams.forEach((v, k) => { query[k] = v; });
+    const managerOpts = Object.assign({}, opts, {
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port || (secure ? 443 : 80),
+      secure,
+      path: (opts.path || '/socket.io').replace(/\/$/, '') + '/',
+      query,
+      transports: (opts.transports || ['websocket', 'polling']).slice(),
+    });
+    const id = url.protocol + '//' + url.host + managerOpts.path;
+    const sameNamespace = cache[id] && nsp in cache[id].nsps;
+    let manager;
+    if (opts.forceNew || opts['force new connection'] || opts.multiplex === false || sameNamespace) {
+      manager = new Manager(url.href, managerOpts);
+    } else {
+      manager = cache[id] = cache[id] || new Manager(url.href, managerOpts);
+    }
+    return manager.socket(nsp, opts);
+  }
+
+  return Object.assign(io, {
+    connect: io,
+    io,
+    protocol: 5,
+    Manager,
+    Socket,
+    Engine,
+    Transport,
+    transports,
+    parser: {encodeSio, SioDecoder, encodePacket, decodePacket, encodePayload, decodePayload, SIO, ProtocolError},
+  });
+});
