@@ -21,7 +21,8 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from . import context
 from .engine import EngineServer, EngineSession, Origins
-from .exceptions import AckTimeout, ConnectionRefusedError, DisconnectedError, ProtocolError
+from .exceptions import ConnectionRefusedError, ProtocolError
+from .manager import LocalManager
 from .namespace import Namespace
 from .protocol.socketio import Decoder, SIOPacket, SIOType
 from .rooms import Rooms, RoomStore
@@ -60,13 +61,6 @@ def _ack_args(result: Any) -> List[Any]:
     return [result]
 
 
-def _call_result(args: List[Any]) -> Any:
-    """``call()``'s return: one ack argument as is, several as a tuple, none as None."""
-    if not args:
-        return None
-    return args[0] if len(args) == 1 else tuple(args)
-
-
 class SocketIO:
     """A Socket.IO server on Tornado, with Flask-SocketIO's programming model.
 
@@ -99,6 +93,13 @@ class SocketIO:
     :param ack_timeout: seconds before an unanswered ``callback=`` is dropped.
     :param max_attachments: binary attachments per packet (socket.io-parser's 10).
     :param max_depth: nesting depth of decoded JSON.
+    :param message_queue: ``redis://host:port/db`` to share emits and rooms with
+        other processes (needs ``pip install tornado-sio[redis]``); ``None`` keeps
+        everything in this process.
+    :param channel: the pub/sub channel (prefix) on the message queue.
+    :param write_only: only emit through the message queue (a process that
+        serves no clients, e.g. a worker).
+    :param client_manager: a factory ``(server) -> manager`` to use instead.
     """
 
     def __init__(
@@ -125,6 +126,10 @@ class SocketIO:
         ack_timeout: Optional[float] = 60.0,
         max_attachments: int = 10,
         max_depth: int = 32,
+        message_queue: Optional[str] = None,
+        channel: str = "tornado-sio",
+        write_only: bool = False,
+        client_manager: Optional[Callable[["SocketIO"], LocalManager]] = None,
     ) -> None:
         self.path = "/" + path.strip("/")
         self.engine = EngineServer(
@@ -160,6 +165,16 @@ class SocketIO:
         self._tasks: Set["asyncio.Future[Any]"] = set()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[int] = None
+        self.write_only = write_only
+        self._started: Optional["asyncio.Future[None]"] = None
+        if client_manager is not None:
+            self.manager: LocalManager = client_manager(self)
+        elif message_queue is not None:
+            from .redis_manager import RedisManager
+
+            self.manager = RedisManager(self, message_queue, channel=channel, write_only=write_only)
+        else:
+            self.manager = LocalManager(self)
 
     # ------------------------------------------------------------------
     # Registry
@@ -253,7 +268,9 @@ class SocketIO:
 
     def on_open(self, conn: Any) -> None:
         """A connection opened (Engine.IO session or SockJS session)."""
-        self._bind_loop()
+        if self._started is None:
+            self._bind_loop()
+            self._started = self._spawn(self.manager.start())
         conn.data = Client(conn, Decoder(max_attachments=self.max_attachments,
                                          max_attachment_bytes=self.engine.max_http_buffer_size,
                                          max_depth=self.max_depth))
@@ -508,25 +525,16 @@ class SocketIO:
         ``callback`` receives each recipient's acknowledgement.
         Raises :class:`~tornado_sio.EncodeError` if the data is not valid JSON.
         """
+        if not isinstance(event, str):
+            raise TypeError("event names are strings")
         if self._off_loop():
             self._loop.call_soon_threadsafe(  # type: ignore[union-attr]
                 lambda: self.emit(event, *args, to=to, room=room, namespace=namespace,
                                   skip_sid=skip_sid, callback=callback, timeout=timeout))
             return
-        ns = namespace or "/"
-        target = to if to is not None else room
         skip = {skip_sid} if isinstance(skip_sid, str) else set(skip_sid or ())
-        if not isinstance(event, str):
-            raise TypeError("event names are strings")
-        data = [event, *args]
-        if callback is None:
-            prepared = prepare(SIOPacket(SIOType.EVENT, ns, data))
-            for socket in self.rooms_store.recipients(ns, target, skip):
-                socket.send(prepared)
-            return
-        for socket in self.rooms_store.recipients(ns, target, skip):
-            ack_id = socket.add_ack(callback, timeout or self.ack_timeout)
-            socket.send_packet(SIOPacket(SIOType.EVENT, ns, data, ack_id))
+        self.manager.emit(namespace or "/", [event, *args], to if to is not None else room, skip,
+                          callback, timeout)
 
     def send(self, data: Any, to: Rooms = None, room: Rooms = None, namespace: Optional[str] = None,
              skip_sid: Any = None, callback: Optional[Handler] = None) -> None:
@@ -544,67 +552,52 @@ class SocketIO:
         leaves before answering. ACKs are processed as they arrive, never behind a
         running handler, so awaiting this inside a handler cannot deadlock.
         """
-        socket = self._socket(to, namespace)
-        if socket is None or socket.state == SocketState.DISCONNECTED:
-            raise DisconnectedError(f"no client {to} in namespace {namespace or '/'}")
-        future: "asyncio.Future[List[Any]]" = asyncio.get_running_loop().create_future()
-        ack_id = socket.add_ack(future, None)
-        socket.send_packet(SIOPacket(SIOType.EVENT, socket.namespace, [event, *args], ack_id))
-        try:
-            answer = await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            socket.forget_ack(ack_id)
-            raise AckTimeout(f"client {to} did not acknowledge {event!r} within {timeout}s") from None
-        return _call_result(answer)
+        return await self.manager.call(namespace or "/", [event, *args], to, timeout)
 
     # ------------------------------------------------------------------
     # Rooms and clients from outside handlers
     # ------------------------------------------------------------------
 
-    def _socket(self, sid: str, namespace: Optional[str]) -> Optional[Socket]:
-        socket = self.rooms_store.sockets.get(sid)
-        if socket is None or (namespace is not None and socket.namespace != namespace):
-            return None
-        return socket
-
     def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
         """Put client *sid* in *room*."""
-        socket = self._socket(sid, namespace)
-        if socket is not None and socket.state != SocketState.DISCONNECTED:
-            self.rooms_store.enter(socket, room)
+        self.manager.enter_room(sid, room, namespace or "/")
 
     def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
         """Take client *sid* out of *room*."""
-        socket = self._socket(sid, namespace)
-        if socket is not None:
-            self.rooms_store.leave(socket, room)
+        self.manager.leave_room(sid, room, namespace or "/")
 
     def close_room(self, room: str, namespace: Optional[str] = None) -> None:
         """Every client leaves *room*."""
-        self.rooms_store.close_room(namespace or "/", room)
+        self.manager.close_room(room, namespace or "/")
 
     def rooms(self, sid: str, namespace: Optional[str] = None) -> List[str]:
         """The rooms client *sid* is in (its own sid room included)."""
-        socket = self._socket(sid, namespace)
-        return sorted(socket.rooms) if socket is not None else []
+        return self.manager.rooms(sid, namespace or "/")
 
     def disconnect(self, sid: str, namespace: Optional[str] = None) -> None:
         """Disconnect client *sid* from its namespace; it receives a DISCONNECT packet."""
-        socket = self._socket(sid, namespace)
-        if socket is None or socket.state == SocketState.DISCONNECTED:
-            return
-        if socket.connected:
-            socket.send_packet(SIOPacket(SIOType.DISCONNECT, socket.namespace))
-        self._socket_gone(socket, "server namespace disconnect")
+        self.manager.disconnect(sid, namespace or "/")
 
     def get_session(self, sid: str, namespace: Optional[str] = None) -> Dict[str, Any]:
-        """The ``session`` dict of client *sid* (empty if unknown)."""
-        socket = self._socket(sid, namespace)
+        """The ``session`` dict of local client *sid* (empty if unknown)."""
+        socket = self.manager.socket(sid, namespace or "/")
         return socket.session if socket is not None else {}
 
     # ------------------------------------------------------------------
     # Tasks, routes, running
     # ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the manager (connect to the message queue, if any).
+
+        :meth:`run` calls this before listening, so a message queue that cannot
+        be reached stops the server at once with a clear error. Otherwise it
+        starts by itself with the first connection.
+        """
+        self._bind_loop()
+        if self._started is None:
+            self._started = asyncio.ensure_future(self.manager.start())
+        await asyncio.shield(self._started)
 
     def _bind_loop(self) -> None:
         if self._loop is None:
@@ -676,13 +669,14 @@ class SocketIO:
         if self._ack_sweeper is not None:
             self._ack_sweeper.stop()
             self._ack_sweeper = None
+        await self.manager.stop()
 
     def run(self, app: Any, host: str = "127.0.0.1", port: int = 5000, **server_kwargs: Any) -> None:
         """Listen and run the IOLoop until SIGINT/SIGTERM, then shut down gracefully."""
 
         async def main() -> None:
+            await self.start()
             server = app.listen(port, host, **server_kwargs)
-            self._bind_loop()
             log.info("listening on http://%s:%d", host, port)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -23,6 +23,7 @@
 //   {"type":"disconnect","id","reason"}
 //   {"type":"event","id","event","args","acked":bool}
 //   {"type":"ack","id","event","ref","args"}   ("error" instead of args on timeout)
+//   {"type":"handshake","id","data"}          the Engine.IO OPEN packet's data
 //   {"type":"upgrade","id","transport"}
 //   {"type":"error","message"}                                 a bad command
 //
@@ -90,11 +91,13 @@ function transportName(socket) {
   return engine && engine.transport ? engine.transport.name : null;
 }
 
-function watchUpgrade(id, manager) {
+function watchEngine(id, manager) {
   const attach = () => {
-    if (manager.engine && !manager.engine.__tsioWatched) {
-      manager.engine.__tsioWatched = true;
-      manager.engine.on('upgrade', (transport) => write({ type: 'upgrade', id, transport: transport.name }));
+    const engine = manager.engine;
+    if (engine && !engine.__tsioWatched) {
+      engine.__tsioWatched = true;
+      engine.on('handshake', (data) => write({ type: 'handshake', id, data: toJSON(data) }));
+      engine.on('upgrade', (transport) => write({ type: 'upgrade', id, transport: transport.name }));
     }
   };
   attach();
@@ -114,7 +117,7 @@ function connect(cmd) {
     socket = other.socket.io.socket(nsp, opts);
   } else {
     socket = io(cmd.url, opts);
-    watchUpgrade(id, socket.io);
+    watchEngine(id, socket.io);
   }
   c.socket = socket;
   socket.on('connect', () => write({ type: 'connect', id, sid: socket.id, transport: transportName(socket) }));

@@ -375,6 +375,11 @@ class Decoder:
                 raise ProtocolError(f"ack id {digits}... is larger than {MAX_ACK_ID}")
             ack_id = int(digits)
             pos = match.end()
-        data = loads(text[pos:], self.max_depth) if pos < len(text) else None
+        if pos < len(text):
+            data = loads(text[pos:], self.max_depth)
+            if data is None:  # "null" is data, and valid for no packet type
+                raise ProtocolError(f"{ptype.name} data must not be null")
+        else:
+            data = None
         _check_data(ptype, data, ack_id)
         return SIOPacket(ptype, namespace, data, ack_id), count
