@@ -572,10 +572,10 @@ def test_loads_parses_str_and_utf8_bytes():
 @pytest.mark.parametrize(
     "text",
     ["NaN", "[Infinity]", "-Infinity", "[1e400]", "-1e400", "1" + "0" * 400 + ".0", "", " ", "[1,]",
-     "{'a':1}", "\ufeff[]", b"\xef\xbb\xbf[]", b"[\"\xff\"]", b"\xed\xa0\x80", "[1] [2]", "1" * 5000, None],
+     "{'a':1}", "\ufeff[]", b"\xef\xbb\xbf[]", b"[\"\xff\"]", b"\xed\xa0\x80", "[1] [2]", None],
     ids=["nan", "infinity", "-infinity", "exp-overflow", "negative-overflow", "long-overflow", "empty",
          "blank", "trailing-comma", "single-quotes", "bom-str", "bom-bytes", "invalid-utf8",
-         "utf8-surrogate", "two-documents", "5000-digit-int", "none"],
+         "utf8-surrogate", "two-documents", "none"],
 )
 def test_loads_refuses_non_strict_json(text):
     with pytest.raises(ProtocolError):

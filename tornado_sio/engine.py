@@ -496,13 +496,18 @@ class EngineServer:
     def at_capacity(self) -> bool:
         return self.max_connections is not None and len(self.sessions) >= self.max_connections
 
-    def open_session(self, handshake: HandshakeRequest, transport: str) -> EngineSession:
-        """Create a session and tell the handler; the caller sends :meth:`open_packet`."""
+    def open_session(self, handshake: HandshakeRequest, transport: str) -> Optional[EngineSession]:
+        """Create a session and tell the handler; the caller sends :meth:`open_packet`.
+
+        Returns None when the handler's ``on_open`` returned ``False`` (refused).
+        """
         sid = secrets.token_urlsafe(15)
         session = EngineSession(self, sid, handshake, transport)
         self.sessions[sid] = session
         self._ensure_sweeper()
-        self.handler.on_open(session)
+        if self.handler.on_open(session) is False:
+            self._forget(session)
+            return None
         return session
 
     def open_packet(self, session: EngineSession) -> str:

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Iterable, List, Mapping, Optional, Union
 
 from ..exceptions import EncodeError, PayloadTooLarge, ProtocolError
-from .jsonutil import dumps
+from .jsonutil import as_text, dumps
 
 __all__ = [
     "PacketType",
@@ -185,13 +185,7 @@ def decode_payload(body: Union[str, bytes], max_packets: int = 1000) -> List[Pac
     :class:`~tornado_sio.exceptions.PayloadTooLarge` for more than
     *max_packets* packets. The body size limit is the transport's job.
     """
-    if isinstance(body, _BYTES_LIKE):
-        try:
-            body = bytes(body).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(f"invalid UTF-8 in polling payload at byte {exc.start}") from None
-    elif not isinstance(body, str):
-        raise ProtocolError(f"cannot decode a polling payload from {type(body).__name__}")
+    body = as_text(body, "polling payload")
     if not body:
         raise ProtocolError("empty polling payload")
     parts = body.split(RECORD_SEPARATOR, max_packets)

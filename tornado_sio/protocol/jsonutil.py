@@ -45,7 +45,7 @@ from typing import Any, Callable, Optional
 
 from ..exceptions import EncodeError, ProtocolError
 
-__all__ = ["dumps", "loads", "DEFAULT_MAX_DEPTH"]
+__all__ = ["dumps", "loads", "as_text", "DEFAULT_MAX_DEPTH"]
 
 #: Default bound on nested arrays/objects accepted by :func:`loads`.
 DEFAULT_MAX_DEPTH = 32
@@ -143,6 +143,22 @@ def _depth_exceeds(value: Any, max_depth: int) -> bool:
     return False
 
 
+def as_text(data: "str | bytes", what: str) -> str:
+    """Return *data* as ``str``: as is, or bytes-like decoded as strict UTF-8.
+
+    Raises :class:`~tornado_sio.exceptions.ProtocolError` naming *what* for
+    invalid UTF-8 or a value that is neither text nor bytes-like.
+    """
+    if isinstance(data, str):
+        return data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"invalid UTF-8 in {what} at byte {exc.start}") from None
+    raise ProtocolError(f"{what} must be str or bytes, not {type(data).__name__}")
+
+
 def loads(text: "str | bytes", max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse strict JSON *text* (``str``, or ``bytes`` as UTF-8).
 
@@ -151,13 +167,7 @@ def loads(text: "str | bytes", max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     UTF-8, a byte-order mark, or arrays/objects nested deeper than *max_depth*
     (a scalar has depth 0, ``[]`` depth 1). Never raises anything else.
     """
-    if isinstance(text, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(f"invalid UTF-8 in JSON text at byte {exc.start}") from None
-    elif not isinstance(text, str):
-        raise ProtocolError(f"JSON text must be str or bytes, not {type(text).__name__}")
+    text = as_text(text, "JSON text")
     try:
         value = _DECODER.decode(text)
     except RecursionError:

@@ -46,7 +46,10 @@ class EngineRequestMixin(RequestHandler):
         if self.engine.at_capacity():
             self.engine_error(eio.ErrorCode.BAD_REQUEST, 503, "max_connections reached")
             return None
-        return self.engine.open_session(handshake, transport)
+        session = self.engine.open_session(handshake, transport)
+        if session is None:
+            self.engine_error(eio.ErrorCode.FORBIDDEN, why="refused by the connect handler")
+        return session
 
     def set_cors_headers(self) -> bool:
         """Add CORS headers when the Origin is allowed; return whether it is."""

@@ -84,6 +84,9 @@ class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
         from ..engine import HandshakeRequest
 
         session = self.engine.open_session(HandshakeRequest(self.request), "websocket")
+        if session is None:
+            self.close(4403, "refused")
+            return
         self.session = session
         session._ws = self
         self.write_raw(build_frame(self.engine.open_packet(session).encode("utf-8"), OP_TEXT))
