@@ -28,7 +28,6 @@ setup(
     description="A Socket.IO (Engine.IO v4 / Socket.IO v5) server for Tornado, with Flask-SocketIO's API",
     long_description=read_long_description(),
     long_description_content_type="text/markdown",
-    license="MIT",
     packages=["tornado_sio", "tornado_sio.protocol", "tornado_sio.transports"],
     package_data={"tornado_sio": ["static/*.js"]},
     include_package_data=True,
@@ -45,7 +44,7 @@ setup(
             "pytest",
             "pytest-timeout",
             "hypothesis",
-            "python-socketio[asyncio_client]>=5.14",
+            "python-socketio[asyncio-client]>=5.14",
             "aiohttp",
             # the Python package only: the tests drive Debian's chromium, never `playwright install`
             "playwright",

@@ -18,8 +18,10 @@
 ``kick``        ``disconnect()``
 ==============  ===========================================================
 
-:func:`serve` listens on a free 127.0.0.1 port in the running asyncio loop, and
-:func:`async_test` runs an ``async def`` pytest test in a fresh loop, bounded.
+:func:`serve` listens on a free 127.0.0.1 port in the running asyncio loop,
+:func:`async_test` runs an ``async def`` pytest test in a fresh loop (bounded),
+and :data:`with_transports` parametrizes a test over ``['websocket']``,
+``['polling']`` and ``None`` (the client's default: polling, then the upgrade).
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ async def serve(**options: Any) -> AsyncIterator[DemoServer]:
     finally:
         server.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(socketio.shutdown(timeout=2), 5)
+            await asyncio.wait_for(socketio.shutdown(timeout=1), 5)
         socketio.engine.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.close_all_connections(), 5)

@@ -292,3 +292,19 @@ class ClassNamespaceTest(SocketIOTestCase):
         await ws.send("41/chat,")
         await self.until(lambda: len(self.ns.events) == 2)
         assert self.ns.events[1] == ("disconnect", "client namespace disconnect")
+
+
+class OutgoingAttachmentsTest(SocketIOTestCase):
+    @gen_test
+    async def test_emit_with_more_attachments_than_clients_accept_raises_encode_error(self):
+        with self.assertRaises(EncodeError):
+            self.socketio.emit("many", [bytes([i]) for i in range(11)])
+
+    @gen_test
+    async def test_emit_with_ten_attachments_is_delivered(self):
+        ws = await RawWebSocket.open(self.base_url)
+        await ws.connect()
+        self.socketio.emit("ten", [bytes([i]) for i in range(10)])
+        frame = await ws.recv()
+        assert frame.startswith("4510-")
+        assert [await ws.recv() for _ in range(10)] == [bytes([i]) for i in range(10)]

@@ -46,7 +46,7 @@ class ClientScript(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def client_script() -> ClientScript:
     """Read ``static/tornado_sio.js`` from the package (once) and hash it."""
-    body = resources.files("tornado_sio").joinpath("static", "tornado_sio.js").read_bytes()
+    body = resources.files("tornado_sio").joinpath("static").joinpath("tornado_sio.js").read_bytes()
     return ClientScript(body, hashlib.sha256(body).hexdigest())
 
 

@@ -571,6 +571,11 @@ class EngineServer:
         for session in list(self.sessions.values()):
             session.close(reason)
 
+    def undelivered(self) -> int:
+        """Sessions still holding packets for a polling client beyond the final CLOSE."""
+        return sum(1 for s in self.sessions.values()
+                   if s.state == SessionState.CLOSING and any(item != _CLOSE for item in s._queue))
+
     def stop(self) -> None:
         """Stop the sweep (after :meth:`close_all`)."""
         if self._sweeper is not None:

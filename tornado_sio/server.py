@@ -100,6 +100,9 @@ class SocketIO:
     :param write_only: only emit through the message queue (a process that
         serves no clients, e.g. a worker).
     :param client_manager: a factory ``(server) -> manager`` to use instead.
+    :param sockjs: also serve the SockJS fallback router from :meth:`routes` (the same
+        handlers, rooms and limits; see ``docs/sockjs.md``); ``False`` turns it off.
+    :param sockjs_prefix: where the SockJS router is mounted.
     """
 
     def __init__(
@@ -130,6 +133,8 @@ class SocketIO:
         channel: str = "tornado-sio",
         write_only: bool = False,
         client_manager: Optional[Callable[["SocketIO"], LocalManager]] = None,
+        sockjs: bool = True,
+        sockjs_prefix: str = "/sockjs",
     ) -> None:
         self.path = "/" + path.strip("/")
         self.engine = EngineServer(
@@ -166,6 +171,8 @@ class SocketIO:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[int] = None
         self.write_only = write_only
+        self.sockjs = sockjs
+        self.sockjs_prefix = sockjs_prefix
         self._started: Optional["asyncio.Future[None]"] = None
         if client_manager is not None:
             self.manager: LocalManager = client_manager(self)
@@ -642,6 +649,10 @@ class SocketIO:
     def routes(self) -> list:
         """Tornado rules to add to any ``Application``: the endpoint and the browser client."""
         rules = self.engine.routes(self.path)
+        if self.sockjs:
+            from .transports import sockjs as sockjs_transport
+
+            rules = rules + sockjs_transport.routes(self, self.sockjs_prefix)
         try:
             from . import clientjs
         except ImportError:  # pragma: no cover - the client ships with the package
@@ -663,7 +674,7 @@ class SocketIO:
             self._socket_gone(socket, "server shutting down")
         self.engine.close_all("server shutting down")
         deadline = time.monotonic() + timeout
-        while self.engine.sessions and time.monotonic() < deadline:
+        while self.engine.undelivered() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         self.engine.stop()
         if self._ack_sweeper is not None:

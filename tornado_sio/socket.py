@@ -16,7 +16,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Set, Tuple, Union
 
 from .engine import Prepared
-from .exceptions import DisconnectedError, TornadoSIOError
+from .exceptions import DisconnectedError, EncodeError, TornadoSIOError
 from .protocol.socketio import Decoder, SIOPacket, SIOType, encode
 
 if TYPE_CHECKING:
@@ -29,9 +29,21 @@ log = logging.getLogger("tornado_sio.server")
 AckTarget = Union[Callable[..., Any], "asyncio.Future[List[Any]]"]
 
 
+#: socket.io-parser (4.2.6+, the CVE-2026-33151 fix) drops a connection that
+#: receives a packet with more binary attachments than this.
+CLIENT_MAX_ATTACHMENTS = 10
+
+
 def prepare(packet: SIOPacket) -> Prepared:
-    """Encode a Socket.IO packet once, ready for any number of recipients."""
+    """Encode a Socket.IO packet once, ready for any number of recipients.
+
+    Raises :class:`~tornado_sio.EncodeError` for data that is not strict JSON,
+    and for more binary attachments than the official clients accept.
+    """
     text, attachments = encode(packet)
+    if len(attachments) > CLIENT_MAX_ATTACHMENTS:
+        raise EncodeError(f"{len(attachments)} binary attachments in one packet; the official "
+                          f"clients accept at most {CLIENT_MAX_ATTACHMENTS}")
     return Prepared(text, attachments)
 
 

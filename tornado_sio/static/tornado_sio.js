@@ -61,9 +61,6 @@
     listeners(event) { return ((this._listeners && this._listeners[event]) || []).slice(); }
     hasListeners(event) { return this.listeners(event).length > 0; }
   }
-  Emitter.prototype.addEventListener = Emitter.prototype.on;
-  Emitter.prototype.removeListener = Emitter.prototype.off;
-  Emitter.prototype.removeAllListeners = function (event) { return this.off(event); };
 
   /** Subscribe and return the function that unsubscribes. */
   function sub(emitter, event, fn) {
@@ -78,11 +75,10 @@
 
   // ---------------------------------------------------------------- binary helpers
 
-  const hasArrayBuffer = typeof ArrayBuffer === 'function';
-
-  function isBinary(obj) {
-    return hasArrayBuffer && (obj instanceof ArrayBuffer || ArrayBuffer.isView(obj));
-  }
+  const isBinary = (obj) => obj instanceof ArrayBuffer || ArrayBuffer.isView(obj);
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  /** A copy of a plain object with fn applied to each value. */
+  const mapValues = (obj, fn) => Object.keys(obj).reduce((out, k) => { out[k] = fn(obj[k]); return out; }, {});
 
   /** The bytes of an ArrayBuffer or view, as a Uint8Array over the same memory. */
   function toBytes(obj) {
@@ -106,41 +102,25 @@
     return bytes.buffer;
   }
 
-  function utf8Length(s) {
-    let n = 0;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c < 0x80) n += 1;
-      else if (c < 0x800) n += 2;
-      else if (c >= 0xd800 && c < 0xdc00) { n += 4; i++; } else n += 3;
-    }
-    return n;
-  }
+  const utf8Length = (s) => new TextEncoder().encode(s).length;
 
   // ---------------------------------------------------------------- Engine.IO v4 codec
 
   const EIO_TYPES = ['open', 'close', 'ping', 'pong', 'message', 'upgrade', 'noop'];
-  const EIO_CODES = {};
-  EIO_TYPES.forEach((t, i) => { EIO_CODES[t] = String(i); });
   const SEPARATOR = '\x1e';
 
   /** Encode a packet {type, data} for a WebSocket frame: a string, or the raw bytes
    *  of a binary message. */
   function encodePacket(packet) {
     if (packet.type === 'message' && isBinary(packet.data)) return packet.data;
-    return EIO_CODES[packet.type] + (packet.data === undefined ? '' : packet.data);
+    return EIO_TYPES.indexOf(packet.type) + (packet.data === undefined ? '' : packet.data);
   }
 
   /** Decode one frame (string, or ArrayBuffer for a binary message). */
   function decodePacket(frame) {
-    if (typeof frame !== 'string') {
-      if (isBinary(frame)) return {type: 'message', data: frame};
-      throw new ProtocolError('unexpected frame type');
-    }
-    const type = EIO_TYPES[frame.charAt(0)];
-    if (!frame.length || type === undefined || !/^[0-6]$/.test(frame.charAt(0))) {
-      throw new ProtocolError('unknown Engine.IO packet type ' + JSON.stringify(frame.slice(0, 10)));
-    }
+    if (typeof frame !== 'string') return {type: 'message', data: frame}; // binary frames are messages
+    const type = /^[0-6]/.test(frame) && EIO_TYPES[frame.charAt(0)];
+    if (!type) throw new ProtocolError('unknown Engine.IO packet ' + JSON.stringify(frame.slice(0, 10)));
     return frame.length > 1 ? {type, data: frame.slice(1)} : {type};
   }
 
@@ -150,16 +130,12 @@
   }
 
   function decodePayload(body) {
-    return body.split(SEPARATOR).map((item) => {
-      if (item.charAt(0) === 'b') return {type: 'message', data: base64Decode(item.slice(1))};
-      return decodePacket(item);
-    });
+    return body.split(SEPARATOR).map((item) => (item.charAt(0) === 'b' ? {type: 'message', data: base64Decode(item.slice(1))} : decodePacket(item)));
   }
 
   // ---------------------------------------------------------------- Socket.IO v5 codec
 
   const SIO = {CONNECT: 0, DISCONNECT: 1, EVENT: 2, ACK: 3, CONNECT_ERROR: 4, BINARY_EVENT: 5, BINARY_ACK: 6};
-  const MAX_ATTACHMENTS = 1000;
 
   function hasBinary(obj, depth) {
     if (depth > 64 || !obj || typeof obj !== 'object') return false;
@@ -171,33 +147,18 @@
 
   /** Replace every binary value by a placeholder; collect the buffers. */
   function deconstruct(obj, buffers) {
-    if (isBinary(obj)) {
-      buffers.push(obj);
-      return {_placeholder: true, num: buffers.length - 1};
-    }
+    if (isBinary(obj)) return {_placeholder: true, num: buffers.push(obj) - 1};
     if (Array.isArray(obj)) return obj.map((v) => deconstruct(v, buffers));
-    if (obj && typeof obj === 'object' && !(obj instanceof Date) && typeof obj.toJSON !== 'function') {
-      const out = {};
-      for (const k of Object.keys(obj)) out[k] = deconstruct(obj[k], buffers);
-      return out;
-    }
+    if (isObject(obj) && typeof obj.toJSON !== 'function') return mapValues(obj, (v) => deconstruct(v, buffers));
     return obj;
   }
 
   function reconstruct(obj, buffers) {
     if (Array.isArray(obj)) return obj.map((v) => reconstruct(v, buffers));
-    if (obj && typeof obj === 'object') {
-      if (obj._placeholder === true) {
-        if (typeof obj.num !== 'number' || !(obj.num >= 0 && obj.num < buffers.length)) {
-          throw new ProtocolError('invalid attachment placeholder');
-        }
-        return buffers[obj.num];
-      }
-      const out = {};
-      for (const k of Object.keys(obj)) out[k] = reconstruct(obj[k], buffers);
-      return out;
-    }
-    return obj;
+    if (!isObject(obj)) return obj;
+    if (obj._placeholder !== true) return mapValues(obj, (v) => reconstruct(v, buffers));
+    if (!(obj.num >= 0 && obj.num < buffers.length)) throw new ProtocolError('invalid attachment placeholder');
+    return buffers[obj.num];
   }
 
   /** Encode {type, nsp, data, id} into [text, ...binaryAttachments]. */
@@ -217,17 +178,12 @@
     return [s].concat(buffers);
   }
 
-  function isObject(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
-
-  const PAYLOAD_CHECKS = {
-    [SIO.CONNECT]: (d) => d === undefined || isObject(d),
-    [SIO.DISCONNECT]: (d) => d === undefined,
-    [SIO.CONNECT_ERROR]: (d) => isObject(d) || typeof d === 'string',
-    [SIO.EVENT]: (d) => Array.isArray(d) && d.length > 0 && (typeof d[0] === 'string' || typeof d[0] === 'number'),
-    [SIO.BINARY_EVENT]: (d) => Array.isArray(d) && d.length > 0 && (typeof d[0] === 'string' || typeof d[0] === 'number'),
-    [SIO.ACK]: Array.isArray,
-    [SIO.BINARY_ACK]: Array.isArray,
-  };
+  const isEvent = (d) => Array.isArray(d) && (typeof d[0] === 'string' || typeof d[0] === 'number');
+  /** What each packet type may carry (by type number). */
+  const PAYLOAD_CHECKS = [
+    (d) => d === undefined || isObject(d), (d) => d === undefined, isEvent, Array.isArray,
+    (d) => isObject(d) || typeof d === 'string', isEvent, Array.isArray,
+  ];
 
   /** Parse the text part of a Socket.IO packet. Throws ProtocolError. */
   function decodeSioText(str) {
@@ -236,10 +192,8 @@
     const packet = {type: Number(m[1]), nsp: '/'};
     const binary = packet.type === SIO.BINARY_EVENT || packet.type === SIO.BINARY_ACK;
     if (binary !== (m[2] !== undefined)) throw new ProtocolError('bad attachment count');
-    if (binary) {
-      packet.attachments = Number(m[2]);
-      if (packet.attachments > MAX_ATTACHMENTS) throw new ProtocolError('too many attachments');
-    }
+    if (binary) packet.attachments = Number(m[2]);
+    if (packet.attachments > 1000) throw new ProtocolError('too many attachments');
     if (m[3]) packet.nsp = m[3].replace(/,$/, '');
     if (m[4] !== undefined) packet.id = Number(m[4]);
     if (m[5]) {
@@ -258,6 +212,7 @@
       if (typeof data === 'string') {
         if (this.pending) throw new ProtocolError('text packet while waiting for binary attachments');
         const packet = decodeSioText(data);
+        if (packet.attachments === 0) packet.data = reconstruct(packet.data, []); // checks placeholders
         if (!packet.attachments) return packet;
         this.pending = {packet, buffers: []};
         return null;
@@ -282,18 +237,18 @@
   //     io('/chat', {transports: ['sockjs']});
   //
   // This is the slot the SockJS transport fills. A subclass implements:
-  //   get name()              the name it is registered under
+  //   get name()               the name it is registered under
   //   static isSupported(opts) optional; false makes the Engine skip it
-  //   doOpen()                start connecting; call this.onOpen() once connected
-  //   write(packets)          send packets; set this.writable = false while busy and
-  //                           call this.onDrain() when it can take more
-  //   doClose()               close; this.onClose(reason) must follow
-  //   pause(cb)               only for a transport the Engine upgrades *away* from
+  //   doOpen()                 start connecting; call this.onOpen() once connected
+  //   write(packets)           send packets (an array); set this.writable = false while
+  //                            busy and call this.onDrain() when it can take more
+  //   doClose()                release the connection (close() then reports 'forced close')
+  //   pause(cb), resume()      only for a transport the Engine upgrades *away* from
   // and calls this.onPacket(packet), this.onError(message, cause) and
-  // this.onClose(reason) as things happen. `this.query` holds the query string
-  // parameters (EIO, transport, and sid once known) and `this.uri(scheme)` builds
-  // the endpoint URL. A transport without Engine.IO framing on the wire (SockJS)
-  // maps its frames to packets itself: on connect it calls
+  // this.onClose(reason) as things happen on the wire. `this.query` holds the query
+  // string (EIO, transport, and sid once known) and `this.uri(scheme)` builds the
+  // endpoint URL. A transport without Engine.IO framing on the wire (SockJS) maps
+  // its frames to packets itself: once connected it calls
   //   this.onPacket({type: 'open', data: JSON.stringify({sid, upgrades: [], pingInterval: 0, pingTimeout: 0, maxPayload})})
   // (pingInterval 0 turns the Engine's heartbeat check off; SockJS has its own),
   // then turns each received frame into {type: 'message', data} and each written
@@ -308,19 +263,11 @@
       this.writable = false;
     }
     open() { this.readyState = 'opening'; this.doOpen(); return this; }
-    close() {
-      if (this.readyState !== 'closed') { this.doClose(); this.onClose('forced close'); }
-      return this;
-    }
+    close() { if (this.readyState !== 'closed') { this.doClose(); this.onClose('forced close'); } return this; }
     send(packets) { if (this.readyState === 'open') this.write(packets); }
     onOpen() { this.readyState = 'open'; this.writable = true; this.emit('open'); }
     onPacket(packet) { this.emit('packet', packet); }
-    onError(message, cause) {
-      const err = new Error(message);
-      err.type = 'TransportError';
-      err.description = cause;
-      this.emit('error', err);
-    }
+    onError(message, cause) { this.emit('error', Object.assign(new Error(message), {type: 'TransportError', description: cause})); }
     onDrain() { this.writable = true; this.emit('drain'); }
     onClose(reason) {
       if (this.readyState === 'closed') return;
@@ -331,32 +278,25 @@
     /** The endpoint URL with this transport's query string. */
     uri(scheme) {
       const o = this.opts;
-      const defaultPort = (o.secure ? 443 : 80);
-      const port = o.port && Number(o.port) !== defaultPort ? ':' + o.port : '';
-      const host = o.hostname.indexOf(':') !== -1 ? '[' + o.hostname + ']' : o.hostname;
-      const qs = Object.keys(this.query)
-        .filter((k) => this.query[k] !== undefined && this.query[k] !== null)
-        .map((k) => encodeURIComponent(k) + '=' + encodeURIComponent(this.query[k]))
-        .join('&');
+      const port = o.port && Number(o.port) !== (o.secure ? 443 : 80) ? ':' + o.port : '';
+      const host = o.hostname.indexOf(':') !== -1 ? '[' + o.hostname + ']' : o.hostname; // IPv6
+      const qs = Object.keys(this.query).filter((k) => this.query[k] !== undefined && this.query[k] !== null)
+        .map((k) => encodeURIComponent(k) + '=' + encodeURIComponent(this.query[k])).join('&');
       return scheme + '://' + host + port + o.path + (qs ? '?' + qs : '');
     }
   }
 
-  function getWebSocket(opts) {
-    if (opts && opts.WebSocket) return opts.WebSocket;
-    return typeof WebSocket === 'function' ? WebSocket : undefined;
-  }
+  /** opts.WebSocket (e.g. node's `ws`), else the global one. Looked up at each use:
+   *  a page may add or restore window.WebSocket after this script ran. */
+  const getWebSocket = (opts) => (opts && opts.WebSocket) || (typeof WebSocket === 'function' ? WebSocket : undefined);
 
   class WebSocketTransport extends Transport {
     get name() { return 'websocket'; }
     static isSupported(opts) { return !!getWebSocket(opts); }
     doOpen() {
       const WS = getWebSocket(this.opts);
-      try {
-        this.ws = new WS(this.uri(this.opts.secure ? 'wss' : 'ws'));
-      } catch (err) {
-        setTimeout(() => { this.onError('websocket error', err); this.onClose('transport error'); });
-        return;
+      try { this.ws = new WS(this.uri(this.opts.secure ? 'wss' : 'ws')); } catch (err) {
+        return setTimeout(() => { this.onError('websocket error', err); this.onClose('transport error'); });
       }
       this.ws.binaryType = 'arraybuffer';
       this.ws.onopen = () => this.onOpen();
@@ -385,11 +325,7 @@
   class PollingTransport extends Transport {
     get name() { return 'polling'; }
     static isSupported() { return typeof XMLHttpRequest === 'function'; }
-    constructor(opts) {
-      super(opts);
-      this.polling = false;
-      this.requests = new Set();
-    }
+    constructor(opts) { super(opts); this.polling = false; this.requests = new Set(); }
     doOpen() { this.poll(); }
     /** One XHR; cb(err, responseText). */
     request(method, body, cb) {
@@ -433,12 +369,10 @@
       const limit = this.opts.maxPayload || 1e6;
       let size = 0;
       let n = 0;
-      while (n < packets.length) {
-        const p = packets[n];
-        const len = isBinary(p.data) ? 1 + Math.ceil(toBytes(p.data).length / 3) * 4 : 1 + utf8Length(String(p.data === undefined ? '' : p.data));
-        if (n > 0 && size + len + 1 > limit) break;
-        size += len + 1;
-        n++;
+      for (; n < packets.length; n++) {
+        const d = packets[n].data;
+        size += 2 + (isBinary(d) ? Math.ceil(toBytes(d).length / 3) * 4 : utf8Length(d === undefined ? '' : String(d)));
+        if (n > 0 && size > limit) break;
       }
       const batch = packets.slice(0, n);
       const rest = packets.slice(n);
@@ -459,6 +393,12 @@
       if (!this.writable) { waiting++; this.once('drain', done); }
       if (!waiting) { waiting = 1; done(); }
     }
+    /** Undo pause() after a failed upgrade. */
+    resume() {
+      if (this.readyState !== 'pausing' && this.readyState !== 'paused') return;
+      this.readyState = 'open';
+      if (!this.polling) this.poll();
+    }
     doClose() {
       // Drop the pending poll, then tell the server (it ends the session at once).
       for (const xhr of this.requests) { xhr.onreadystatechange = null; xhr.abort(); }
@@ -475,38 +415,24 @@
   // ---------------------------------------------------------------- engine (one Engine.IO session)
 
   class Engine extends Emitter {
-    /** opts: hostname, port, secure, path, query, transports, upgrade, withCredentials, preferPolling */
+    /** opts: hostname, port, secure, path, query, transports, upgrade, withCredentials (from io()) */
     constructor(opts) {
       super();
-      this.opts = opts;
-      this.readyState = 'closed';
-      this.id = null;
-      this.transport = null;
-      this.writeBuffer = [];
-      this.upgrading = false;
-      this.upgrades = [];
-      this.pingInterval = 0;
-      this.pingTimeout = 0;
-      this.maxPayload = 0;
-      this.probed = new Set();
+      Object.assign(this, {opts, readyState: 'closed', id: null, transport: null, writeBuffer: [], upgrading: false,
+        upgrades: [], pingInterval: 0, pingTimeout: 0, maxPayload: 0, probed: new Set()});
     }
 
     open() {
-      let names = this.opts.transports.filter((n) => {
-        const T = transports[n];
-        return T && (typeof T.isSupported !== 'function' || T.isSupported(this.opts));
-      });
-      if (this.opts.preferPolling && names.indexOf('polling') > 0) {
-        names = ['polling'].concat(names.filter((n) => n !== 'polling'));
-      }
       this.readyState = 'opening';
-      this.candidates = names;
-      if (!names.length) {
-        setTimeout(() => this.onError(new Error('No transports available')));
-        return this;
-      }
-      this.tryTransport(0);
+      this.candidates = this.opts.transports.filter((name) => this.supported(name));
+      if (this.candidates.length) this.tryTransport(0);
+      else setTimeout(() => this.onError(new Error('No transports available')));
       return this;
+    }
+
+    supported(name) {
+      const T = transports[name];
+      return !!T && (typeof T.isSupported !== 'function' || T.isSupported(this.opts));
     }
 
     createTransport(name, sid) {
@@ -519,29 +445,27 @@
       const name = this.candidates[index];
       const transport = this.createTransport(name);
       this.setTransport(transport);
-      // Before the handshake, a failing transport hands over to the next candidate.
-      const fallback = (err) => {
+      // Before the handshake, a failing transport hands over to the next candidate
+      // (WebSocket blocked by a proxy -> long-polling). onHandshake() clears this.
+      transport.fallback = (err) => {
         if (this.transport !== transport || this.readyState !== 'opening' || index + 1 >= this.candidates.length) return false;
-        console.warn(LOG_PREFIX, name + ' failed, falling back to ' + this.candidates[index + 1], err || '');
-        this.probed.add(name);
-        this.fellBack = true;
-        transport.off();
-        transport.close();
+        console.info(LOG_PREFIX, name + ' failed, trying ' + this.candidates[index + 1], err || '');
+        this.probed.add(name); // and do not probe it again in this session
+        transport.off().close();
         this.tryTransport(index + 1);
         return true;
       };
-      transport.fallback = fallback;
       transport.open();
     }
 
     setTransport(transport) {
       if (this.transport) this.transport.off();
       this.transport = transport;
-      transport.on('drain', () => this.flush());
-      transport.on('packet', (p) => this.onPacket(p));
-      transport.on('parseError', (err) => this.onParseError(err));
-      transport.on('error', (err) => { if (!(transport.fallback && transport.fallback(err))) this.onError(err); });
-      transport.on('close', (reason) => { if (!(transport.fallback && transport.fallback())) this.onClose(reason); });
+      const fellBack = (err) => !!(transport.fallback && transport.fallback(err));
+      transport.on('drain', () => this.flush()).on('packet', (p) => this.onPacket(p))
+        .on('parseError', (err) => this.onParseError(err))
+        .on('error', (err) => { if (!fellBack(err)) this.onError(err); })
+        .on('close', (reason) => { if (!fellBack()) this.onClose(reason); });
     }
 
     onPacket(packet) {
@@ -575,7 +499,6 @@
       this.maxPayload = Number(data.maxPayload) || 0;
       this.transport.opts.maxPayload = this.maxPayload;
       this.readyState = 'open';
-      if (this.fellBack) this.emit('fallback', this.transport.name);
       this.emit('open');
       if (this.readyState !== 'open') return;
       this.flush();
@@ -585,9 +508,7 @@
 
     resetPingTimeout() {
       clearTimeout(this.pingTimer);
-      if (this.pingInterval > 0) {
-        this.pingTimer = setTimeout(() => this.onClose('ping timeout'), this.pingInterval + this.pingTimeout);
-      }
+      if (this.pingInterval > 0) this.pingTimer = setTimeout(() => this.onClose('ping timeout'), this.pingInterval + this.pingTimeout);
     }
 
     /** Probe a better transport if we run on polling and one is now available.
@@ -595,12 +516,8 @@
      *  (a restored or polyfilled window.WebSocket) is still picked up. */
     maybeUpgrade() {
       if (this.opts.upgrade === false || this.upgrading || this.readyState !== 'open' || this.transport.name !== 'polling') return;
-      for (const name of this.upgrades) {
-        const T = transports[name];
-        if (name === 'polling' || this.probed.has(name) || !T || (T.isSupported && !T.isSupported(this.opts))) continue;
-        this.probed.add(name);
-        return this.probe(name);
-      }
+      const name = this.upgrades.find((n) => n !== 'polling' && !this.probed.has(n) && this.supported(n));
+      if (name) { this.probed.add(name); this.probe(name); }
     }
 
     /** Engine.IO v4 upgrade: open the new transport with our sid, "2probe" ->
@@ -612,6 +529,7 @@
         cleanup();
         this.upgrading = false;
         transport.close();
+        if (this.transport.resume) this.transport.resume(); // polling may already be paused
         this.emit('upgradeError', new Error('probe error: ' + reason));
         this.flush();
       };
@@ -677,10 +595,7 @@
       this.onClose('parse error', err);
     }
 
-    onError(err) {
-      this.emit('error', err);
-      this.onClose('transport error', err);
-    }
+    onError(err) { this.emit('error', err); this.onClose('transport error', err); }
 
     onClose(reason, description) {
       if (this.readyState === 'closed') return;
@@ -697,52 +612,34 @@
     }
   }
 
-  // ---------------------------------------------------------------- backoff
-
-  class Backoff {
-    constructor(opts) { this.min = opts.min; this.max = opts.max; this.jitter = opts.jitter; this.attempts = 0; }
-    /** Next delay: min * 2^attempts, capped at max, +/- jitter. */
-    duration() {
-      const base = Math.min(this.max, this.min * Math.pow(2, this.attempts++));
-      const ms = base * (1 - this.jitter + 2 * this.jitter * Math.random());
-      return Math.max(0, Math.min(this.max, Math.round(ms)));
-    }
-    reset() { this.attempts = 0; }
-  }
-
   // ---------------------------------------------------------------- manager (socket.io)
 
   class Manager extends Emitter {
     constructor(uri, opts) {
       super();
-      this.uri = uri;
-      this.opts = opts;
-      this.nsps = {};
-      this.subs = [];
-      this.engine = null;
-      this._readyState = 'closed';
-      this._reconnecting = false;
-      this.skipReconnect = false;
-      this.preferPolling = false;
-      this.decoder = new SioDecoder();
-      this.reconnection(opts.reconnection !== false);
-      this._reconnectionAttempts = opts.reconnectionAttempts === undefined ? Infinity : opts.reconnectionAttempts;
-      this.backoff = new Backoff({
-        min: opts.reconnectionDelay === undefined ? 1000 : opts.reconnectionDelay,
-        max: opts.reconnectionDelayMax === undefined ? 5000 : opts.reconnectionDelayMax,
-        jitter: opts.randomizationFactor === undefined ? 0.5 : opts.randomizationFactor,
-      });
-      this._timeout = opts.timeout === undefined ? 20000 : opts.timeout;
-      this._autoConnect = opts.autoConnect !== false;
+      const opt = (name, fallback) => (opts[name] === undefined ? fallback : opts[name]);
+      Object.assign(this, {uri, opts, nsps: {}, subs: [], engine: null, decoder: new SioDecoder(),
+        _readyState: 'closed', _reconnecting: false, skipReconnect: false, attempts: 0,
+        _reconnection: opts.reconnection !== false, _reconnectionAttempts: opt('reconnectionAttempts', Infinity),
+        _reconnectionDelay: opt('reconnectionDelay', 1000), _reconnectionDelayMax: opt('reconnectionDelayMax', 5000),
+        _randomizationFactor: opt('randomizationFactor', 0.5), _timeout: opt('timeout', 20000),
+        _autoConnect: opts.autoConnect !== false});
       if (this._autoConnect) this.open();
     }
 
     reconnection(v) { if (v === undefined) return this._reconnection; this._reconnection = !!v; return this; }
 
+    /** Next reconnection delay: exponential (delay * 2^attempts, capped) with +/- jitter. */
+    backoffDelay() {
+      const base = Math.min(this._reconnectionDelayMax, this._reconnectionDelay * Math.pow(2, this.attempts++));
+      const jitter = this._randomizationFactor;
+      return Math.min(this._reconnectionDelayMax, Math.round(base * (1 - jitter + 2 * jitter * Math.random())));
+    }
+
     /** Open the Engine.IO session. fn(err) when done (used by reconnect()). */
     open(fn) {
       if (this._readyState === 'open' || this._readyState === 'opening') return this;
-      const engine = new Engine(Object.assign({}, this.opts, {preferPolling: this.preferPolling}));
+      const engine = new Engine(this.opts);
       this.engine = engine;
       this._readyState = 'opening';
       this.skipReconnect = false;
@@ -760,7 +657,6 @@
         sub(engine, 'error', onError),
         // A first transport that dies before the handshake may close without an error.
         sub(engine, 'close', (reason) => onError(new Error(reason))),
-        sub(engine, 'fallback', (name) => { if (name === 'polling') this.preferPolling = true; }),
       );
       if (this._timeout !== false) {
         const timer = setTimeout(() => onError(new Error('timeout')), this._timeout);
@@ -786,9 +682,7 @@
 
     ondata(data) {
       let packet;
-      try {
-        packet = this.decoder.add(data);
-      } catch (err) {
+      try { packet = this.decoder.add(data); } catch (err) {
         console.warn(LOG_PREFIX, 'closing after a malformed Socket.IO packet:', err.message);
         return this.onclose('parse error', err);
       }
@@ -803,13 +697,9 @@
 
     /** The Socket for a namespace (created on first use; one per namespace). */
     socket(nsp, opts) {
-      let socket = this.nsps[nsp];
-      if (!socket) {
-        socket = new Socket(this, nsp, opts || {});
-        this.nsps[nsp] = socket;
-      } else if (this._autoConnect && !socket.active) {
-        socket.connect();
-      }
+      const socket = this.nsps[nsp];
+      if (!socket) return (this.nsps[nsp] = new Socket(this, nsp, opts || {}));
+      if (this._autoConnect && !socket.active) socket.connect();
       return socket;
     }
 
@@ -835,7 +725,7 @@
     onclose(reason, description) {
       this.cleanup();
       if (this.engine) this.engine.close();
-      this.backoff.reset();
+      this.attempts = 0;
       const wasOpen = this._readyState === 'open';
       this._readyState = 'closed';
       if (wasOpen) this.emit('close', reason, description);
@@ -843,34 +733,24 @@
     }
 
     maybeReconnectOnOpen() {
-      if (!this._reconnecting && this._reconnection && this.backoff.attempts === 0) this.reconnect();
+      if (!this._reconnecting && this._reconnection && this.attempts === 0) this.reconnect();
     }
 
     reconnect() {
       if (this._reconnecting || this.skipReconnect) return;
-      if (this.backoff.attempts >= this._reconnectionAttempts) {
-        this.backoff.reset();
-        this.emit('reconnect_failed');
-        this._reconnecting = false;
-        return;
-      }
-      const delay = this.backoff.duration();
+      if (this.attempts >= this._reconnectionAttempts) { this.attempts = 0; this.emit('reconnect_failed'); return; }
+      const delay = this.backoffDelay();
       this._reconnecting = true;
       this.reconnectTimer = setTimeout(() => {
         if (this.skipReconnect) return;
-        this.emit('reconnect_attempt', this.backoff.attempts);
+        this.emit('reconnect_attempt', this.attempts);
         if (this.skipReconnect) return;
         this.open((err) => {
-          if (err) {
-            this._reconnecting = false;
-            this.reconnect();
-            this.emit('reconnect_error', err);
-          } else {
-            const attempts = this.backoff.attempts;
-            this._reconnecting = false;
-            this.backoff.reset();
-            this.emit('reconnect', attempts);
-          }
+          const attempts = this.attempts;
+          this._reconnecting = false;
+          if (err) { this.reconnect(); this.emit('reconnect_error', err); return; }
+          this.attempts = 0;
+          this.emit('reconnect', attempts);
         });
       }, delay);
     }
@@ -883,19 +763,8 @@
   class Socket extends Emitter {
     constructor(manager, nsp, opts) {
       super();
-      this.io = manager;
-      this.nsp = nsp;
-      this.id = undefined;
-      this.connected = false;
-      this.auth = opts.auth;
-      this._opts = opts;
-      this.ids = 0;
-      this.acks = {};
-      this.flags = {};
-      this.sendBuffer = [];
-      this.receiveBuffer = [];
-      this.subs = null;
-      this._anyListeners = [];
+      Object.assign(this, {io: manager, nsp, id: undefined, connected: false, auth: opts.auth, _opts: opts,
+        ids: 0, acks: {}, flags: {}, sendBuffer: [], receiveBuffer: [], subs: null});
       if (manager._autoConnect) this.open();
     }
 
@@ -940,7 +809,7 @@
         packet.id = id;
       }
       if (this.connected) this.packet(packet);
-      else if (!this.flags.volatile) this.sendBuffer.push(packet);
+      else if (!this.flags.volatile) this.sendBuffer.push(packet); // sent on (re)connect
       this.flags = {};
       return this;
     }
@@ -967,10 +836,8 @@
         this.sendBuffer = this.sendBuffer.filter((p) => p.id !== id);
         fn.call(this, new Error('operation has timed out'));
       }, ms);
-      const wrapped = (...args) => { clearTimeout(timer); fn.apply(this, [null].concat(args)); };
-      wrapped.withError = true;
-      wrapped.timer = timer;
-      this.acks[id] = wrapped;
+      this.acks[id] = Object.assign((...args) => { clearTimeout(timer); fn.apply(this, [null].concat(args)); },
+        {withError: true, timer});
     }
 
     packet(packet) { packet.nsp = this.nsp; this.io.packet(packet); }
@@ -982,12 +849,10 @@
           if (packet.data && typeof packet.data.sid === 'string') this.onconnect(packet.data.sid);
           else this.emitReserved('connect_error', new Error('invalid CONNECT reply (is this a Socket.IO v5 server?)'));
           break;
-        case SIO.EVENT:
-        case SIO.BINARY_EVENT:
+        case SIO.EVENT: case SIO.BINARY_EVENT:
           this.onevent(packet);
           break;
-        case SIO.ACK:
-        case SIO.BINARY_ACK: {
+        case SIO.ACK: case SIO.BINARY_ACK: {
           const fn = this.acks[packet.id];
           if (typeof fn === 'function') { delete this.acks[packet.id]; fn.apply(this, packet.data); }
           break;
@@ -996,12 +861,10 @@
           this.destroy();
           this.onclose('io server disconnect');
           break;
-        case SIO.CONNECT_ERROR: {
+        case SIO.CONNECT_ERROR: { // refused: no automatic retry (socket.active is false)
           this.destroy();
-          const d = packet.data;
-          const err = new Error(typeof d === 'string' ? d : String(d.message));
-          err.data = typeof d === 'string' ? undefined : d.data;
-          this.emitReserved('connect_error', err);
+          const d = isObject(packet.data) ? packet.data : {message: packet.data};
+          this.emitReserved('connect_error', Object.assign(new Error(String(d.message)), {data: d.data}));
           break;
         }
         default:
@@ -1015,23 +878,14 @@
       else this.receiveBuffer.push(args);
     }
 
-    emitEvent(args) {
-      for (const fn of this._anyListeners.slice()) {
-        try { fn.apply(this, args); } catch (err) { setTimeout(() => { throw err; }); }
-      }
-      Emitter.prototype.emit.apply(this, args);
-    }
+    emitEvent(args) { Emitter.prototype.emit.apply(this, args); }
 
     emitReserved(event, ...args) { return Emitter.prototype.emit.call(this, event, ...args); }
 
     /** The callback handed to a listener for an event the server wants acknowledged. */
     ack(id) {
       let sent = false;
-      return (...args) => {
-        if (sent) return;
-        sent = true;
-        this.packet({type: SIO.ACK, id, data: args});
-      };
+      return (...args) => { if (!sent) { sent = true; this.packet({type: SIO.ACK, id, data: args}); } };
     }
 
     onconnect(id) {
@@ -1048,13 +902,11 @@
       }
       this.connected = false;
       this.id = undefined;
-      for (const id of Object.keys(this.acks)) {
-        const fn = this.acks[id];
-        if (fn.withError) {
-          delete this.acks[id];
-          clearTimeout(fn.timer);
-          fn.call(this, new Error('socket has been disconnected'));
-        }
+      for (const [id, fn] of Object.entries(this.acks)) {
+        if (!fn.withError) continue; // plain callbacks just never fire, as in socket.io-client
+        delete this.acks[id];
+        clearTimeout(fn.timer);
+        fn.call(this, new Error('socket has been disconnected'));
       }
       this.emitReserved('disconnect', reason, description);
     }
@@ -1073,9 +925,6 @@
       return this;
     }
     close() { return this.disconnect(); }
-
-    onAny(fn) { this._anyListeners.push(fn); return this; }
-    offAny(fn) { this._anyListeners = fn ? this._anyListeners.filter((l) => l !== fn) : []; return this; }
   }
 
   // ---------------------------------------------------------------- io()

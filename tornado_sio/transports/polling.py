@@ -2,7 +2,12 @@
 
 The request body is streamed so its size is checked before it is buffered: a
 ``Content-Length`` over ``max_http_buffer_size`` gets 413 at once, and a chunked
-body is cut off by Tornado as soon as it passes the limit.
+body is cut off by Tornado as soon as the announced chunk sizes pass the limit
+(Tornado answers a bare ``400`` and closes the connection, before reading the
+chunk that went over). Either way the session loses a payload, so it is closed
+with reason ``transport error`` (as the reference server does for a POST whose
+connection closes early): the loss is reported to the handler and the client,
+never silent.
 """
 
 from __future__ import annotations
@@ -48,14 +53,32 @@ class PollingHandler(EngineRequestMixin):
                     self.engine_error(eio.ErrorCode.BAD_REQUEST, why="bad Content-Length")
                     return
                 if too_long:
-                    log.info("POST from %s refused: %s bytes over max_http_buffer_size %d",
-                             self.request.remote_ip, length, limit)
-                    self.set_status(413)
-                    self.finish({"code": eio.ErrorCode.BAD_REQUEST, "message": "Payload too large"})
+                    self._refuse_too_large(f"Content-Length {length}")
                     return
             self.request.connection.set_max_body_size(limit)
 
+    def _polling_session(self) -> Optional[EngineSession]:
+        """The open polling session this request names by its sid, if any."""
+        sid = self.get_query_argument("sid", None)
+        session = self.engine.sessions.get(sid) if sid else None
+        if session is None or session.closed or session.transport != "polling":
+            return None
+        return session
+
+    def _refuse_too_large(self, what: str) -> None:
+        """413 for a body over ``max_http_buffer_size``; the session lost it, so it closes."""
+        session = self._polling_session()
+        log.info("POST from %s refused: %s over max_http_buffer_size %d%s", self.request.remote_ip, what,
+                 self.engine.max_http_buffer_size, f"; closing session {session.sid}" if session else "")
+        if session is not None:
+            session.close("transport error")
+        self.set_cors_headers()
+        self.set_status(413)
+        self.finish({"code": eio.ErrorCode.BAD_REQUEST, "message": "Payload too large"})
+
     def data_received(self, chunk: bytes) -> None:
+        # Tornado's own max_body_size (set in prepare) stops the body first; this
+        # is a second bound, e.g. for a body Tornado decompresses itself.
         if not self._too_large:
             self._body += chunk
             if len(self._body) > self.engine.max_http_buffer_size:
@@ -97,8 +120,8 @@ class PollingHandler(EngineRequestMixin):
         error = session.attach_poll(self)
         if error is not None:
             if error == "overlapping polling GET":
-                log.info("session %s: %s; closing", session.sid, error)
                 session.close("transport error")
+                error += "; session closed"
             self.engine_error(eio.ErrorCode.BAD_REQUEST, why=error)
             return
         items = await self._delivery
@@ -123,10 +146,7 @@ class PollingHandler(EngineRequestMixin):
             self.engine_error(eio.ErrorCode.BAD_HANDSHAKE_METHOD)
             return
         if self._too_large:
-            log.info("session %s: POST over max_http_buffer_size; closing", session.sid)
-            session.close("transport error")
-            self.set_status(413)
-            self.finish({"code": eio.ErrorCode.BAD_REQUEST, "message": "Payload too large"})
+            self._refuse_too_large("body")
             return
         if session.transport != "polling":
             self.engine_error(eio.ErrorCode.BAD_REQUEST, why="POST on an upgraded session")
@@ -138,9 +158,8 @@ class PollingHandler(EngineRequestMixin):
             for packet in eio.decode_payload(bytes(self._body)):
                 session.receive(packet)
         except ProtocolError as exc:
-            log.info("session %s: bad polling payload (%s); closing", session.sid, exc)
             session.close("parse error")
-            self.engine_error(eio.ErrorCode.BAD_REQUEST, why=str(exc))
+            self.engine_error(eio.ErrorCode.BAD_REQUEST, why=f"bad polling payload: {exc}; session closed")
             return
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish("ok")
@@ -158,7 +177,18 @@ class PollingHandler(EngineRequestMixin):
         self.finish()
 
     def on_connection_close(self) -> None:
+        # RequestHandler's own on_connection_close ends the wait for a streamed
+        # body; without it a POST cut off mid-body would wait forever.
+        super().on_connection_close()
         if self._session is not None:
             self._session.detach_poll(self)
         if self._delivery is not None and not self._delivery.done():
             self._delivery.set_result(None)
+        if self.request.method == "POST" and not self._finished:
+            # The body never completed: over max_http_buffer_size (Tornado cut a
+            # chunked body off) or the client went away mid-POST.
+            session = self._polling_session()
+            if session is not None:
+                log.info("session %s: POST connection closed before its body was complete; closing",
+                         session.sid)
+                session.close("transport error")

@@ -1,8 +1,10 @@
 """The WebSocket transport (Tornado's ``WebSocketHandler``).
 
 Every check (protocol version, origin, ``allow_request``, a known sid for an
-upgrade) runs before the 101 response, so a refused client gets an HTTP error,
-not a socket that opens and closes. Outgoing packets are written as ready frame
+upgrade) runs in :meth:`EngineWebSocketHandler.get` before the 101 response, so
+a refused client gets an HTTP error, not a socket that opens and closes. (They
+do not rely on Tornado's ``check_origin``, which Tornado skips for a request
+without an ``Origin`` header: ``allow_request`` must run for those too.) Outgoing packets are written as ready frame
 bytes straight to the stream (see ``engine.Prepared``); the stream's write buffer
 is bounded by ``max_send_buffer`` so a client that does not read is cut off.
 """
@@ -13,9 +15,9 @@ import logging
 from typing import Optional, Union
 
 from tornado.iostream import StreamBufferFullError, StreamClosedError
-from tornado.websocket import WebSocketHandler
+from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
-from ..engine import EngineSession
+from ..engine import EngineSession, HandshakeRequest, origin_allowed
 from ..exceptions import ProtocolError
 from ..protocol import engineio as eio
 from ..protocol.wsframe import OP_TEXT, build_frame
@@ -26,6 +28,25 @@ __all__ = ["EngineWebSocketHandler"]
 log = logging.getLogger("tornado_sio.transports")
 
 
+class _Protocol13(WebSocketProtocol13):
+    """Tornado's protocol, logging the one close it decides on its own: 1009.
+
+    Tornado closes with 1009 when a message (or its fragments so far, or its
+    decompressed form) passes ``max_message_size``; it logs nothing, so this
+    says which session hit the limit, once, and marks the close a transport error.
+    """
+
+    def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        handler = self.handler
+        if code == 1009 and not self.server_terminated and isinstance(handler, EngineWebSocketHandler):
+            session = handler.session or handler._upgrade_of
+            log.info("session %s: websocket %s (max_http_buffer_size %d); closing",
+                     getattr(session, "sid", "-"), reason or "message too big",
+                     handler.engine.max_http_buffer_size)
+            handler._close_reason = "transport error"
+        super().close(code, reason)
+
+
 class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
     """The ``transport=websocket`` side of the endpoint."""
 
@@ -33,6 +54,7 @@ class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
         super().initialize(engine)
         self.session: Optional[EngineSession] = None
         self._upgrade_of: Optional[EngineSession] = None
+        self._close_reason = "transport close"
 
     async def get(self, *args, **kwargs) -> None:
         code = self.engine.check_request(self.request, "websocket")
@@ -40,7 +62,13 @@ class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
             self.engine_error(code)
             return
         sid = self.get_query_argument("sid", None)
+        handshake = HandshakeRequest(self.request)
         if sid is not None:
+            # An upgrade: the origin policy again (as for a polling request with a
+            # sid); allow_request ran when the session was created.
+            if not origin_allowed(self.engine.cors_allowed_origins, handshake):
+                self.engine_error(eio.ErrorCode.FORBIDDEN, why=f"origin {handshake.origin!r} not allowed")
+                return
             session = self.engine.sessions.get(sid)
             if session is None or session.closed:
                 self.engine_error(eio.ErrorCode.UNKNOWN_SID)
@@ -49,16 +77,24 @@ class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
                 self.engine_error(eio.ErrorCode.BAD_REQUEST, why="session cannot upgrade")
                 return
             self._upgrade_of = session
-        elif self.engine.at_capacity():
-            self.engine_error(eio.ErrorCode.BAD_REQUEST, 503, "max_connections reached")
-            return
+        else:
+            if not self.engine.permit(self.request, handshake):
+                self.engine_error(eio.ErrorCode.FORBIDDEN)
+                return
+            if self.engine.at_capacity():
+                self.engine_error(eio.ErrorCode.BAD_REQUEST, 503, "max_connections reached")
+                return
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        """Origin policy and ``allow_request``; False makes Tornado answer 403 before the 101."""
-        from ..engine import HandshakeRequest
+        """Already decided in :meth:`get` (origin policy and ``allow_request``)."""
+        return True
 
-        return self.engine.permit(self.request, HandshakeRequest(self.request))
+    def get_websocket_protocol(self) -> Optional[WebSocketProtocol]:
+        protocol = super().get_websocket_protocol()
+        if type(protocol) is WebSocketProtocol13:
+            protocol.__class__ = _Protocol13
+        return protocol
 
     def get_compression_options(self) -> Optional[dict]:
         return {} if self.engine.websocket_compression else None
@@ -81,8 +117,6 @@ class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
                 log.info("session %s: websocket refused: %s", upgrade_of.sid, error)
                 self.close()
             return
-        from ..engine import HandshakeRequest
-
         session = self.engine.open_session(HandshakeRequest(self.request), "websocket")
         if session is None:
             self.close(4403, "refused")
@@ -112,7 +146,7 @@ class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
 
     def on_close(self) -> None:
         if self.session is not None:
-            self.session.transport_closed(self)
+            self.session.transport_closed(self, self._close_reason)
         elif self._upgrade_of is not None:
             self._upgrade_of.end_probe(self)
 

@@ -1,0 +1,380 @@
+// Load generator for bench/run.py: raw Engine.IO v4 / Socket.IO v5 frames over
+// the `ws` package (WebSocket) or node:http (long-polling). One process, meant to
+// be pinned to its own core; it reports its own CPU share so a result limited by
+// the generator can be told from one limited by the server.
+//
+//   node bench/loadgen.js '<json config>'
+//
+// Config: {scenario, url | urls, clients, warmup, duration, window, rate,
+//          rateDuration, concurrency, maxSeconds, payload}
+// Scenarios: echo, echo_ack, bcast (saturation, then optional fixed rate),
+//            idle (connect N, hold, report connects/s), poll_echo.
+// Output: one JSON object per line on stdout:
+//   {"phase": "...", ...}   a point the orchestrator may act on (CPU/RSS samples);
+//                           for phases with "wait": true the generator waits for a
+//                           line on stdin (at most 10 s) before going on
+//   {"result": {...}}       the figures
+//   {"error": "..."}        a failure (exit code 1)
+// Every loop is bounded in time (maxSeconds, default 120) and count.
+'use strict';
+
+const http = require('http');
+const readline = require('readline');
+const WebSocket = require('ws');
+
+const cfg = JSON.parse(process.argv[2] || '{}');
+const MAX_SECONDS = cfg.maxSeconds || 120;
+const killer = setTimeout(() => fail(`loadgen exceeded maxSeconds=${MAX_SECONDS}`), MAX_SECONDS * 1000);
+
+function out(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
+function fail(msg) {
+  out({ error: String(msg) });
+  process.exit(1);
+}
+process.on('uncaughtException', (e) => fail(e && e.stack || e));
+process.on('unhandledRejection', (e) => fail(e && e.stack || e));
+
+const now = () => performance.now(); // ms, monotonic
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- stdin sync
+const stdinLines = [];
+let stdinWaiter = null;
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (stdinWaiter) { const w = stdinWaiter; stdinWaiter = null; w(line); } else stdinLines.push(line);
+});
+async function phase(name, extra = {}, wait = false) {
+  out({ phase: name, t: now(), wait, ...extra });
+  if (!wait) return;
+  if (stdinLines.length) { stdinLines.shift(); return; }
+  await Promise.race([new Promise((r) => { stdinWaiter = r; }), sleep(10000)]);
+  stdinWaiter = null;
+}
+
+// ---------------------------------------------------------------- stats
+class Samples {
+  constructor(cap = 2_000_000) { this.a = new Float64Array(cap); this.n = 0; this.total = 0; }
+  add(v) { this.total++; if (this.n < this.a.length) this.a[this.n++] = v; }
+  summary() {
+    if (!this.n) return { count: this.total };
+    const s = this.a.subarray(0, this.n).slice().sort();
+    const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+    let sum = 0; for (let i = 0; i < s.length; i++) sum += s[i];
+    return { count: this.total, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: s[s.length - 1], mean: sum / s.length };
+  }
+}
+
+function cpuWindow() {
+  const c0 = process.cpuUsage(); const t0 = now();
+  return () => {
+    const c = process.cpuUsage(c0); const wall = now() - t0;
+    return { cpu: (c.user + c.system) / 1000 / wall, wall_s: wall / 1000 };
+  };
+}
+
+// ---------------------------------------------------------------- WebSocket client
+const SEQ_KEY = Buffer.from('"seq":');
+
+function seqOf(buf) {
+  const i = buf.indexOf(SEQ_KEY);
+  if (i < 0) return -1;
+  let v = 0; let j = i + SEQ_KEY.length;
+  for (; j < buf.length; j++) { const c = buf[j]; if (c < 48 || c > 57) break; v = v * 10 + (c - 48); }
+  return v;
+}
+
+class WsClient {
+  // handlers: onEvent(client, buf), onAck(client, id, buf)
+  constructor(base, idx, handlers) {
+    this.idx = idx; this.h = handlers; this.sid = null; this.connected = false;
+    this.ackId = 0; this.pending = 0; this.t = 0; this.seq = 0;
+    const u = base.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket';
+    this.ready = new Promise((resolve, reject) => {
+      this._resolve = resolve;
+      const ws = this.ws = new WebSocket(u, { perMessageDeflate: false, skipUTF8Validation: true });
+      ws.on('message', (data) => this.onMessage(data));
+      ws.on('error', (e) => reject(e));
+      ws.on('close', () => { this.connected = false; reject(new Error(`client ${idx} closed before connect`)); });
+    });
+  }
+  onMessage(buf) {
+    const t = buf[0];
+    if (t === 0x34) { // '4' message
+      const s = buf[1];
+      if (s === 0x32) this.h.onEvent(this, buf); // '2' event
+      else if (s === 0x33) { // '3' ack: 43<id>[...]
+        let id = 0; let j = 2;
+        for (; j < buf.length; j++) { const c = buf[j]; if (c < 48 || c > 57) break; id = id * 10 + (c - 48); }
+        this.h.onAck(this, id, buf);
+      } else if (s === 0x30) { this.connected = true; this._resolve(this); } // '0' connect
+      else if (s === 0x34) { this.h.onError && this.h.onError(this, buf.toString()); }
+    } else if (t === 0x32) this.ws.send('3'); // ping -> pong
+    else if (t === 0x30) this.ws.send('40'); // open -> connect namespace "/"
+  }
+  send(text) { this.ws.send(text); }
+  close() { try { this.ws.terminate(); } catch (e) { /* already gone */ } }
+}
+
+async function connectMany(urls, n, handlers, concurrency) {
+  const clients = new Array(n);
+  let next = 0;
+  const t0 = now();
+  async function worker() {
+    while (next < n) {
+      const i = next++;
+      const c = new WsClient(urls[i % urls.length], i, handlers);
+      clients[i] = c;
+      await Promise.race([c.ready, sleep(20000).then(() => { throw new Error(`client ${i}: no connect in 20 s`); })]);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  return { clients, seconds: (now() - t0) / 1000 };
+}
+
+async function closeAll(clients) {
+  for (const c of clients) if (c) c.close();
+  await sleep(200);
+}
+
+const noop = () => {};
+
+// ---------------------------------------------------------------- echo (event or ack)
+async function echo(ack) {
+  const n = cfg.clients;
+  const payload = cfg.payload || 'hello, world';
+  let measuring = false; let running = true; let count = 0; let errors = 0;
+  const lat = new Samples();
+  const fire = (c) => {
+    c.seq++; c.t = now(); c.pending = 1;
+    if (ack) c.send(`42${++c.ackId}["echo_ack",{"seq":${c.seq},"msg":"${payload}"}]`);
+    else c.send(`42["echo",{"seq":${c.seq},"msg":"${payload}"}]`);
+  };
+  const done = (c, okSeq) => {
+    if (!okSeq) errors++;
+    c.pending = 0;
+    if (measuring) { count++; lat.add(now() - c.t); }
+    if (running) fire(c);
+  };
+  const handlers = {
+    onEvent: (c, buf) => { if (!ack && c.pending) done(c, seqOf(buf) === c.seq); },
+    onAck: (c, id, buf) => { if (ack && c.pending && id === c.ackId) done(c, seqOf(buf) === c.seq); },
+  };
+  const { clients, seconds } = await connectMany([cfg.url], n, handlers, cfg.concurrency || 50);
+  for (const c of clients) fire(c);
+  await sleep((cfg.warmup || 1) * 1000);
+  await phase('measure_start');
+  const cpu = cpuWindow(); const t0 = now();
+  measuring = true;
+  await sleep(cfg.duration * 1000);
+  measuring = false;
+  const wall = (now() - t0) / 1000; const lc = cpu();
+  await phase('measure_end');
+  running = false;
+  const drainUntil = now() + 3000;
+  while (clients.some((c) => c.pending) && now() < drainUntil) await sleep(10);
+  await closeAll(clients);
+  return { rate: count / wall, unit: 'round trips/s', latency_ms: lat.summary(), errors, loadgen_cpu: lc.cpu,
+    seconds: wall, connect_seconds: seconds };
+}
+
+// ---------------------------------------------------------------- broadcast
+async function bcast() {
+  const n = cfg.clients;
+  const window = cfg.window || 4;
+  const rounds = new Map(); // seq -> {t, got}
+  let seq = 0; let mode = 'idle'; let completed = 0; let errors = 0;
+  let deliveries = 0; let lat = new Samples();
+  let onComplete = noop;
+  let sender = null;
+  const send = () => {
+    seq++;
+    rounds.set(seq, { t: now(), got: 0 });
+    sender.send(`42["bcast",{"seq":${seq}}]`);
+  };
+  const handlers = {
+    onEvent: (c, buf) => {
+      const s = seqOf(buf);
+      const r = rounds.get(s);
+      if (!r) { errors++; return; }
+      const t = now();
+      if (mode === 'measure') { deliveries++; lat.add(t - r.t); }
+      if (++r.got === n) { rounds.delete(s); completed++; onComplete(); }
+    },
+    onAck: noop,
+  };
+  const { clients, seconds } = await connectMany(cfg.urls || [cfg.url], n, handlers, cfg.concurrency || 100);
+  sender = clients[0];
+  await sleep(300);
+
+  // --- saturation: keep `window` rounds in flight
+  let saturating = true;
+  onComplete = () => { if (saturating) send(); };
+  for (let i = 0; i < window; i++) send();
+  mode = 'warmup';
+  await sleep((cfg.warmup || 1) * 1000);
+  await phase('measure_start', { name: 'saturation' });
+  const cpu = cpuWindow(); let t0 = now();
+  mode = 'measure';
+  await sleep(cfg.duration * 1000);
+  mode = 'drain';
+  const wall = (now() - t0) / 1000; const lc = cpu();
+  await phase('measure_end', { name: 'saturation' });
+  saturating = false;
+  const drainUntil = now() + 15000;
+  while (rounds.size && now() < drainUntil) await sleep(10);
+  const lost = rounds.size;
+  const result = {
+    rate: deliveries / wall, unit: 'deliveries/s', latency_ms: lat.summary(), rounds_per_s: deliveries / wall / n,
+    loadgen_cpu: lc.cpu, seconds: wall, connect_seconds: seconds, connects_per_s: n / seconds, errors, incomplete_rounds: lost,
+    window,
+  };
+  rounds.clear();
+
+  // --- fixed offered load: `rate` rounds/s, open loop
+  if (cfg.rate) {
+    await sleep(300);
+    deliveries = 0; lat = new Samples();
+    onComplete = noop; mode = 'measure';
+    const interval = 1000 / cfg.rate;
+    const total = Math.max(1, Math.round(cfg.rate * (cfg.rateDuration || cfg.duration)));
+    await phase('measure_start', { name: 'rate' });
+    const cpu2 = cpuWindow(); t0 = now();
+    for (let i = 0; i < total; i++) {
+      send();
+      const nextAt = t0 + (i + 1) * interval;
+      const d = nextAt - now();
+      if (d > 0) await sleep(d);
+    }
+    const sendWall = (now() - t0) / 1000;
+    const until = now() + 15000;
+    while (rounds.size && now() < until) await sleep(5);
+    const lc2 = cpu2();
+    await phase('measure_end', { name: 'rate' });
+    result.fixed_rate = {
+      offered_rounds_per_s: cfg.rate, offered_deliveries_per_s: cfg.rate * n, rounds: total,
+      send_seconds: sendWall, latency_ms: lat.summary(), delivered: deliveries, expected: total * n,
+      incomplete_rounds: rounds.size, loadgen_cpu: lc2.cpu,
+    };
+  }
+  await closeAll(clients);
+  return result;
+}
+
+// ---------------------------------------------------------------- idle connections
+async function idle() {
+  const n = cfg.clients;
+  const handlers = { onEvent: noop, onAck: noop };
+  // warm the server's code paths, then let the orchestrator take the baseline RSS
+  const warm = await connectMany([cfg.url], 20, handlers, 20);
+  await closeAll(warm.clients);
+  await sleep(1000);
+  await phase('baseline', {}, true);
+  const cpu = cpuWindow();
+  const { clients, seconds } = await connectMany([cfg.url], n, handlers, cfg.concurrency || 100);
+  const lc = cpu();
+  await sleep((cfg.settle || 2) * 1000);
+  const alive = clients.filter((c) => c.connected).length;
+  await phase('loaded', { clients: alive }, true);
+  await closeAll(clients);
+  return { connects_per_s: n / seconds, connect_seconds: seconds, clients: n, alive, loadgen_cpu: lc.cpu };
+}
+
+// ---------------------------------------------------------------- long-polling echo
+function httpReq(agent, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent, method, path, host: '127.0.0.1', port: agent.port,
+      headers: body !== undefined ? { 'Content-Type': 'text/plain;charset=UTF-8', 'Content-Length': Buffer.byteLength(body) } : {} },
+    (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if (res.statusCode !== 200) reject(new Error(`${method} ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
+        else resolve(text);
+      });
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+async function pollEcho() {
+  const n = cfg.clients;
+  const port = Number(new URL(cfg.url).port);
+  const payload = cfg.payload || 'hello, world';
+  let measuring = false; let running = true; let count = 0; let errors = 0;
+  const lat = new Samples();
+  const clients = [];
+  async function client(i) {
+    const getAgent = new http.Agent({ keepAlive: true, maxSockets: 1 }); getAgent.port = port;
+    const postAgent = new http.Agent({ keepAlive: true, maxSockets: 1 }); postAgent.port = port;
+    const base = '/socket.io/?EIO=4&transport=polling';
+    const open = await httpReq(getAgent, 'GET', `${base}&t=${i}`);
+    const sid = JSON.parse(open.slice(1).split('\x1e')[0]).sid;
+    const path = `${base}&sid=${encodeURIComponent(sid)}`;
+    const c = { sid, seq: 0, t: 0, pending: 0, connected: false, getAgent, postAgent, posting: Promise.resolve() };
+    clients.push(c);
+    const post = (body) => { c.posting = c.posting.then(() => httpReq(postAgent, 'POST', path, body)).catch((e) => { if (running) throw e; }); return c.posting; };
+    const fire = () => { c.seq++; c.t = now(); c.pending = 1; post(`42["echo",{"seq":${c.seq},"msg":"${payload}"}]`); };
+    await post('40');
+    // reader loop: always one GET outstanding
+    c.reader = (async () => {
+      while (running) {
+        let body;
+        try { body = await httpReq(getAgent, 'GET', path); } catch (e) { if (running) throw e; return; }
+        for (const p of body.split('\x1e')) {
+          if (p === '2') post('3');
+          else if (p.startsWith('40')) { c.connected = true; }
+          else if (p.startsWith('42')) {
+            if (c.pending) {
+              if (seqOf(Buffer.from(p)) !== c.seq) errors++;
+              c.pending = 0;
+              if (measuring) { count++; lat.add(now() - c.t); }
+              if (running) fire();
+            }
+          } else if (p === '1') { return; }
+        }
+      }
+    })();
+    while (!c.connected && running) await sleep(5);
+    return { c, fire };
+  }
+  const t0c = now();
+  const made = await Promise.all(Array.from({ length: n }, (_, i) => client(i)));
+  const connectSeconds = (now() - t0c) / 1000;
+  for (const m of made) m.fire();
+  await sleep((cfg.warmup || 1) * 1000);
+  await phase('measure_start');
+  const cpu = cpuWindow(); const t0 = now();
+  measuring = true;
+  await sleep(cfg.duration * 1000);
+  measuring = false;
+  const wall = (now() - t0) / 1000; const lc = cpu();
+  await phase('measure_end');
+  running = false;
+  const until = now() + 3000;
+  while (clients.some((c) => c.pending) && now() < until) await sleep(10);
+  // close the sessions politely (server answers the pending GET), then drop sockets
+  await Promise.race([Promise.all(clients.map((c) => httpReq(c.postAgent, 'POST',
+    `/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(c.sid)}`, '1').catch(noop))), sleep(2000)]);
+  for (const c of clients) { c.getAgent.destroy(); c.postAgent.destroy(); }
+  return { rate: count / wall, unit: 'round trips/s', latency_ms: lat.summary(), errors, loadgen_cpu: lc.cpu,
+    seconds: wall, connect_seconds: connectSeconds };
+}
+
+// ---------------------------------------------------------------- main
+(async () => {
+  let result;
+  switch (cfg.scenario) {
+    case 'echo': result = await echo(false); break;
+    case 'echo_ack': result = await echo(true); break;
+    case 'bcast': result = await bcast(); break;
+    case 'idle': result = await idle(); break;
+    case 'poll_echo': result = await pollEcho(); break;
+    default: fail(`unknown scenario ${cfg.scenario}`);
+  }
+  out({ result });
+  clearTimeout(killer);
+  process.exit(0);
+})().catch((e) => fail(e && e.stack || e));

@@ -1,0 +1,761 @@
+#!/usr/bin/env python3
+"""tornado-sio benchmark suite: one command, every scenario, every peer, one table.
+
+    python bench/run.py                      # full run (about 7-9 minutes on 2 cores)
+    python bench/run.py --quick              # smoke run (1-2 minutes)
+    python bench/run.py --scenarios echo,bcast_1000 --peers tornado-sio,node
+
+Peers, run on the same load in the same invocation, alternating per case:
+tornado-sio (this repository), python-socketio on Tornado, python-socketio on
+uvicorn (ASGI), Node socket.io 4.8. The load generator is bench/loadgen.js (node
++ ws, raw Engine.IO/Socket.IO frames), pinned to CPU 0 with the server pinned to
+CPU 1 when the machine has two CPUs and taskset exists. Every server binds
+127.0.0.1 on a free port, is started fresh for each case and stopped by PID.
+
+Writes bench/results/latest.md (the table, ratios tornado-sio / peer, targets,
+CPU shares, machine) and bench/results/latest.json (every raw figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.util
+import json
+import os
+import platform
+import queue
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+RESULTS = os.path.join(BENCH, "results")
+LOGS = os.path.join(BENCH, ".cache", "logs")
+NODE_CACHE = os.path.join(BENCH, ".cache", "node")
+REPO_NODE_CACHE = os.path.join(ROOT, ".cache", "node")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PEERS: Dict[str, Dict[str, Any]] = {
+    "tornado-sio": {"label": "tornado-sio", "cmd": [sys.executable, "servers/tornado_sio_server.py"]},
+    "pysio-tornado": {"label": "python-socketio (Tornado)", "cmd": [sys.executable, "servers/pysio_tornado_server.py"]},
+    "pysio-uvicorn": {"label": "python-socketio (uvicorn)", "cmd": [sys.executable, "servers/pysio_uvicorn_server.py"]},
+    "node": {"label": "Node socket.io 4.8", "cmd": ["node", "servers/node_server.js"]},
+}
+PEER_ORDER = list(PEERS)
+SUBJECT = "tornado-sio"
+
+
+# ----------------------------------------------------------------------------
+# Cases
+# ----------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    id: str
+    group: str
+    title: str
+    cfg: Dict[str, Any]
+    servers: int = 1  # 2 for the cross-process (Redis) case
+    budget: float = 60.0  # seconds the load generator may take
+
+
+def make_cases(quick: bool, bcast_rate: float) -> List[Case]:
+    d = 1.0 if quick else 3.0  # measured seconds
+    w = 0.5 if quick else 1.0  # warm-up seconds
+    cases: List[Case] = []
+    echo_sizes = [10] if quick else [1, 10, 100]
+    for kind, label in (("echo", "event reply"), ("echo_ack", "ack")):
+        for n in echo_sizes:
+            cases.append(Case(f"{kind}_{n}", kind, f"echo ({label}), {n} client{'s' if n > 1 else ''}",
+                              {"scenario": kind, "clients": n, "duration": d, "warmup": w}))
+    for n in ([1000] if quick else [100, 1000, 5000]):
+        cfg = {"scenario": "bcast", "clients": n, "duration": d, "warmup": w, "window": 4}
+        if n == 1000:
+            cfg.update(rate=bcast_rate, rateDuration=2.0 if quick else 4.0)
+        cases.append(Case(f"bcast_{n}", "bcast", f"broadcast to {n} clients", cfg, budget=150))
+    n = 1000 if quick else 5000
+    cases.append(Case(f"idle_{n}", "idle", f"{n} idle WebSocket clients",
+                      {"scenario": "idle", "clients": n, "settle": 1 if quick else 2}, budget=150))
+    cases.append(Case("poll_10", "poll", "echo over long-polling, 10 clients",
+                      {"scenario": "poll_echo", "clients": 10, "duration": d, "warmup": w}))
+    n = 200 if quick else 1000
+    cases.append(Case(f"redis_{n}", "redis", f"broadcast through Redis, 2 processes, {n} clients",
+                      {"scenario": "bcast", "clients": n, "duration": d, "warmup": w, "window": 4},
+                      servers=2, budget=150))
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# Environment
+# ----------------------------------------------------------------------------
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if want < 12000:
+        log(f"warning: RLIMIT_NOFILE hard limit is {hard}; 5,000-client cases need about 10,000")
+
+
+def ensure_python_packages() -> None:
+    missing = [m for m in ("socketio", "uvicorn", "uvloop", "httptools", "websockets")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        log(f"pip install python-socketio uvicorn[standard] (missing: {', '.join(missing)})")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "python-socketio", "uvicorn[standard]"], check=True)
+
+
+def _node_pkg_version(name: str) -> Optional[str]:
+    for base in (NODE_CACHE, REPO_NODE_CACHE):
+        path = os.path.join(base, "node_modules", name, "package.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh).get("version")
+    return None
+
+
+def node_path() -> str:
+    return os.pathsep.join(p for p in (os.path.join(NODE_CACHE, "node_modules"),
+                                       os.path.join(REPO_NODE_CACHE, "node_modules")) if os.path.isdir(p))
+
+
+def npm_install(specs: List[str]) -> bool:
+    npm = shutil.which("npm")
+    if npm is None:
+        return False
+    log(f"npm install {' '.join(specs)} into {os.path.relpath(NODE_CACHE, ROOT)}")
+    os.makedirs(NODE_CACHE, exist_ok=True)
+    proc = subprocess.run([npm, "install", "--prefix", NODE_CACHE, "--no-audit", "--no-fund",
+                           "--loglevel=error", *specs], timeout=300)
+    return proc.returncode == 0
+
+
+def ensure_node_packages(need_redis_adapter: bool) -> bool:
+    if shutil.which("node") is None:
+        raise SystemExit("node is required (the load generator and the Node peer run on it)")
+    sio, ws = _node_pkg_version("socket.io"), _node_pkg_version("ws")
+    if not (sio and sio.startswith("4.8.") and ws and ws.startswith("8.")):
+        if not npm_install(["socket.io@4.8", "ws@8"]):
+            raise SystemExit("npm install socket.io@4.8 ws@8 failed")
+    if need_redis_adapter and _node_pkg_version("@socket.io/redis-adapter") is None:
+        if not npm_install(["@socket.io/redis-adapter@8", "redis@4"]):
+            return False
+    return not need_redis_adapter or _node_pkg_version("@socket.io/redis-adapter") is not None
+
+
+def redis_available() -> Optional[str]:
+    """None when the cross-process case can run, else why not."""
+    if shutil.which("redis-server") is None:
+        return "redis-server is not on PATH"
+    probe = subprocess.run([sys.executable, "-c", "import tornado_sio.redis_manager"], cwd=ROOT,
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "tornado_sio.redis_manager is not importable"
+    return None
+
+
+def machine_info() -> Dict[str, str]:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            kb = int(fh.readline().split()[1])
+            mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+
+    def ver(mod: str) -> str:
+        try:
+            from importlib.metadata import version
+
+            return version(mod)
+        except Exception:
+            return "?"
+
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": cpu, "cores": str(os.cpu_count()), "memory": mem,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(), "node": node,
+        "tornado": ver("tornado"), "python-socketio": ver("python-socketio"),
+        "python-engineio": ver("python-engineio"), "uvicorn": ver("uvicorn"),
+        "uvloop": ver("uvloop"), "orjson": ver("orjson"),
+        "socket.io (node)": _node_pkg_version("socket.io") or "?", "ws (node)": _node_pkg_version("ws") or "?",
+    }
+
+
+# ----------------------------------------------------------------------------
+# Processes
+# ----------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port} within {timeout:.0f}s")
+
+
+def pinned(cmd: List[str], cpu: Optional[str]) -> List[str]:
+    return ["taskset", "-c", cpu, *cmd] if cpu is not None else cmd
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def stop(proc: Optional[subprocess.Popen], grace: float = 5.0) -> None:
+    """Stop one process we started, by its PID: SIGTERM, then SIGKILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+class Env:
+    def __init__(self, pin: bool) -> None:
+        self.server_cpu = "1" if pin else None
+        self.loadgen_cpu = "0" if pin else None
+        self.env = dict(os.environ, NODE_PATH=node_path(), PYTHONUNBUFFERED="1")
+        self.env["PYTHONPATH"] = ROOT + (os.pathsep + self.env["PYTHONPATH"] if self.env.get("PYTHONPATH") else "")
+        os.makedirs(LOGS, exist_ok=True)
+
+    def start_server(self, peer: str, port: int, case_id: str, extra: List[str] = (), idx: int = 0) -> subprocess.Popen:
+        cmd = pinned([*PEERS[peer]["cmd"], "--port", str(port), *extra], self.server_cpu)
+        logf = open(os.path.join(LOGS, f"{case_id}-{peer}-{idx}.log"), "w")
+        proc = subprocess.Popen(cmd, cwd=BENCH, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        logf.close()
+        return proc
+
+
+@dataclass
+class Outcome:
+    peer: str
+    case: str
+    result: Dict[str, Any] = field(default_factory=dict)
+    error: Optional[str] = None
+    server_cpu: Dict[str, float] = field(default_factory=dict)  # phase name -> share of one core
+    rss_kb: Dict[str, int] = field(default_factory=dict)
+
+
+def run_loadgen(env: Env, cfg: Dict[str, Any], budget: float, server_pids: List[int], out: Outcome) -> None:
+    cfg = dict(cfg, maxSeconds=int(budget))
+    proc = subprocess.Popen(pinned(["node", os.path.join(BENCH, "loadgen.js"), json.dumps(cfg)], env.loadgen_cpu),
+                            cwd=BENCH, env=env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.PIPE, text=True, bufsize=1)
+    lines: "queue.Queue[Optional[str]]" = queue.Queue()
+
+    def reader() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    deadline = time.monotonic() + budget + 15
+    marks: Dict[str, tuple] = {}
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                out.error = "load generator timed out"
+                break
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if "phase" in msg:
+                name, sub = msg["phase"], msg.get("name", "main")
+                sample = (time.monotonic(), sum(cpu_seconds(p) for p in server_pids))
+                if name == "measure_start":
+                    marks[sub] = sample
+                elif name == "measure_end" and sub in marks:
+                    t0, c0 = marks[sub]
+                    out.server_cpu[sub] = (sample[1] - c0) / max(1e-6, sample[0] - t0)
+                elif name in ("baseline", "loaded"):
+                    out.rss_kb[name] = sum(rss_kb(p) for p in server_pids)
+                if msg.get("wait"):
+                    proc.stdin.write("ok\n")  # type: ignore[union-attr]
+                    proc.stdin.flush()  # type: ignore[union-attr]
+            elif "result" in msg:
+                out.result = msg["result"]
+            elif "error" in msg:
+                out.error = msg["error"].splitlines()[0][:300]
+    finally:
+        stop(proc, 2)
+    if not out.result and not out.error:
+        err = proc.stderr.read() if proc.stderr else ""  # type: ignore[union-attr]
+        out.error = f"load generator exited {proc.returncode}: {err.strip()[-300:]}"
+
+
+def run_case(env: Env, peer: str, case: Case, redis_url: Optional[str]) -> Outcome:
+    out = Outcome(peer, case.id)
+    servers: List[subprocess.Popen] = []
+    try:
+        ports = [free_port() for _ in range(case.servers)]
+        extra = ["--redis", redis_url] if case.servers > 1 and redis_url else []
+        for i, port in enumerate(ports):
+            servers.append(env.start_server(peer, port, case.id, extra, i))
+        for proc, port in zip(servers, ports):
+            wait_port(port, proc)
+        time.sleep(0.3)
+        cfg = dict(case.cfg)
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        if len(urls) > 1:
+            cfg["urls"] = urls
+        else:
+            cfg["url"] = urls[0]
+        run_loadgen(env, cfg, case.budget, [p.pid for p in servers], out)
+        for proc in servers:
+            if proc.poll() is not None and not out.error:
+                out.error = f"server exited with {proc.returncode}"
+    except Exception as exc:  # one failed case must not stop the run
+        out.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        for proc in servers:
+            stop(proc)
+    return out
+
+
+class Redis:
+    def __init__(self, env: Env) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        logf = open(os.path.join(LOGS, "redis-server.log"), "w")
+        self.proc = subprocess.Popen(
+            pinned(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--protected-mode", "yes"], env.server_cpu),
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        logf.close()
+        wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+# ----------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------
+
+def fmt_num(v: Optional[float], digits: int = 0) -> str:
+    if v is None:
+        return "—"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def metrics_for(case: Case, o: Outcome) -> List[tuple]:
+    """(metric label, value, digits, higher_is_better) rows for one outcome."""
+    r = o.result
+    rows: List[tuple] = []
+    if case.group in ("echo", "echo_ack", "poll"):
+        lat = r.get("latency_ms", {})
+        rows += [("round trips/s", r.get("rate"), 0, True),
+                 ("p50 / p99 RTT, ms", (lat.get("p50"), lat.get("p99")), 2, False)]
+    elif case.group in ("bcast", "redis"):
+        lat = r.get("latency_ms", {})
+        rows += [("deliveries/s (saturated)", r.get("rate"), 0, True),
+                 ("p50 / p99 delivery latency at saturation, ms", (lat.get("p50"), lat.get("p99")), 1, False)]
+        fr = r.get("fixed_rate")
+        if fr:
+            fl = fr.get("latency_ms", {})
+            rows.append((f"p50 / p99 latency at {fr['offered_deliveries_per_s']:,.0f} deliveries/s offered, ms",
+                         (fl.get("p50"), fl.get("p99")), 1, False))
+        if case.group == "bcast":
+            rows.append(("connects/s", r.get("connects_per_s"), 0, True))
+    elif case.group == "idle":
+        base, loaded = o.rss_kb.get("baseline"), o.rss_kb.get("loaded")
+        n = r.get("alive") or r.get("clients")
+        per = (loaded - base) * 1024 / n / 1000 if base and loaded and n else None
+        rows += [("RSS per idle client, kB", per, 1, False),
+                 ("connects/s", r.get("connects_per_s"), 0, True),
+                 ("server RSS with all connected, MB", loaded / 1024 if loaded else None, 0, False)]
+    return rows
+
+
+def ratio(a: Any, b: Any) -> Optional[float]:
+    if isinstance(a, tuple):
+        a, b = a[-1], b[-1] if isinstance(b, tuple) else b
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def cell(v: Any, digits: int) -> str:
+    if isinstance(v, tuple):
+        return " / ".join(fmt_num(x, digits) for x in v)
+    return fmt_num(v, digits)
+
+
+def build_report(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[str], info: Dict[str, str],
+                 meta: Dict[str, Any]) -> str:
+    others = [p for p in peers if p != SUBJECT]
+    lines: List[str] = []
+    lines.append("# tornado-sio benchmark results")
+    lines.append("")
+    lines.append(f"Run: {meta['date']} · mode: {meta['mode']} · wall time {meta['wall']:.0f} s · "
+                 f"`python bench/run.py{meta['argv']}`")
+    lines.append("")
+    lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}. "
+                 f"{meta['pinning']}")
+    lines.append("")
+    lines.append(f"Software: Python {info['python']}, Node {info['node']}, Tornado {info['tornado']}, "
+                 f"python-socketio {info['python-socketio']} (python-engineio {info['python-engineio']}), "
+                 f"uvicorn {info['uvicorn']} (uvloop {info['uvloop']}), Node socket.io {info['socket.io (node)']}, "
+                 f"ws {info['ws (node)']}, orjson {info['orjson']}.")
+    lines.append("")
+    head = ["Case", "Metric"] + [PEERS[p]["label"] for p in peers] + [f"÷ {PEERS[p]['label']}" for p in others
+                                                                     if SUBJECT in peers]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|")
+    for case in cases:
+        subject = outcomes.get((SUBJECT, case.id))
+        template = None
+        for p in peers:
+            o = outcomes.get((p, case.id))
+            if o is not None and o.result:
+                template = metrics_for(case, o)
+                break
+        if template is None:
+            errs = {p: outcomes[(p, case.id)].error for p in peers if (p, case.id) in outcomes}
+            note = "; ".join(f"{p}: {e}" for p, e in errs.items() if e) or meta["skipped"].get(case.id, "not run")
+            lines.append(f"| {case.title} | {note} |" + " |" * (len(head) - 2))
+            continue
+        for idx, (label, _, digits, higher) in enumerate(template):
+            vals = {}
+            for p in peers:
+                o = outcomes.get((p, case.id))
+                if o is None:
+                    vals[p] = "not run"
+                elif o.error and not o.result:
+                    vals[p] = "error"
+                else:
+                    rows = metrics_for(case, o)
+                    vals[p] = rows[idx][1] if idx < len(rows) else None
+            row = [case.title if idx == 0 else "", label]
+            for p in peers:
+                v = vals[p]
+                row.append(v if isinstance(v, str) else cell(v, digits))
+            if SUBJECT in peers:
+                for p in others:
+                    a, b = vals[SUBJECT], vals[p]
+                    rr = None if isinstance(a, str) or isinstance(b, str) else ratio(a, b)
+                    row.append("—" if rr is None else f"{rr:.2f}×")
+            lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("Ratios are tornado-sio ÷ peer: above 1 is better for rates, below 1 is better for "
+                 "latency and memory (latency ratios compare p99).")
+    lines.append("")
+    # targets
+    if SUBJECT in peers:
+        lines += targets_section(cases, outcomes, peers)
+    # CPU shares
+    lines.append("## CPU share during the measured window")
+    lines.append("")
+    lines.append("Share of one core (1.00 = a full core). The load generator must stay below 1.00 for a "
+                 "figure to be the server's; a server near 1.00 is saturated.")
+    lines.append("")
+    lines.append("| Case | " + " | ".join(f"{PEERS[p]['label']} server / loadgen" for p in peers) + " |")
+    lines.append("|---|" + "---:|" * len(peers))
+    for case in cases:
+        if case.group == "idle":
+            continue
+        row = [case.title]
+        any_val = False
+        for p in peers:
+            o = outcomes.get((p, case.id))
+            if o is None or not o.result:
+                row.append("—")
+                continue
+            key = "saturation" if case.group in ("bcast", "redis") else "main"
+            s = o.server_cpu.get(key)
+            lg = o.result.get("loadgen_cpu")
+            row.append(f"{s:.2f} / {lg:.2f}" if s is not None and lg is not None else "—")
+            any_val = True
+        if any_val:
+            lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    errors = [(p, c, o.error) for (p, c), o in outcomes.items() if o.error]
+    if errors or meta["skipped"]:
+        lines.append("## Errors and skipped cases")
+        lines.append("")
+        for p, c, e in errors:
+            lines.append(f"- {c} / {PEERS[p]['label']}: {e}")
+        for c, why in meta["skipped"].items():
+            lines.append(f"- {c}: skipped ({why})")
+        lines.append("")
+    lines.append("## Method")
+    lines.append("")
+    lines.append(METHOD)
+    return "\n".join(lines) + "\n"
+
+
+METHOD = """\
+- Load generator: `bench/loadgen.js` (node + `ws`, permessage-deflate off, raw Engine.IO v4 /
+  Socket.IO v5 frames; long-polling over `node:http` keep-alive agents). It answers pings, and
+  reports its own CPU use.
+- Echo: each client keeps one request in flight (`42["echo",{...}]` → `42["echo",{...}]`, or
+  `42<id>["echo_ack",{...}]` → `43<id>[{...}]`); round trips/s over the measured window.
+- Broadcast: one of the N clients emits `42["bcast",{"seq":n}]`; the server re-emits it to the
+  whole namespace; latency = receipt time − send time, over every delivery. Saturated: 4 rounds
+  in flight (a new one starts when one reaches all N clients). Fixed load (1,000 clients): a new
+  round every 1/rate s whatever happens, the same offered load for every server.
+- Idle: 5,000 clients connect (100 handshakes in flight) and stay; RSS growth of the server
+  process between a warmed-up baseline and all clients connected, divided by the clients.
+- Redis: two server processes of the same peer behind one redis-server (all three on the
+  server CPU), clients split between them, the broadcast published by one of them.
+- Each case starts fresh server processes; peers alternate within each case.
+"""
+
+
+def targets_section(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[str]) -> List[str]:
+    def res(peer: str, cid: str) -> Optional[Outcome]:
+        o = outcomes.get((peer, cid))
+        return o if o is not None and o.result else None
+
+    def rate(peer: str, cid: str) -> Optional[float]:
+        o = res(peer, cid)
+        return o.result.get("rate") if o else None
+
+    rows: List[tuple] = []
+
+    def check(label: str, a: Optional[float], b: Optional[float], want: float, higher: bool = True,
+              unit: str = "×") -> None:
+        if a is None or b is None or not b:
+            rows.append((label, "not measured", "—"))
+            return
+        r = a / b
+        ok = r >= want if higher else r <= want
+        rows.append((label, f"{r:.2f}{unit} ({fmt_num(a)} vs {fmt_num(b)})", "met" if ok else "**missed**"))
+
+    for n in (1000, 5000):
+        cid = f"bcast_{n}"
+        if any(c.id == cid for c in cases):
+            check(f"broadcast deliveries/s, {n:,} clients ≥ 3× python-socketio (Tornado)",
+                  rate(SUBJECT, cid), rate("pysio-tornado", cid), 3)
+            check(f"broadcast deliveries/s, {n:,} clients ≥ 1.0× Node socket.io",
+                  rate(SUBJECT, cid), rate("node", cid), 1)
+    if any(c.id == "echo_10" for c in cases):
+        check("echo round trips/s, 10 clients ≥ 3× python-socketio (Tornado)",
+              rate(SUBJECT, "echo_10"), rate("pysio-tornado", "echo_10"), 3)
+    if any(c.id == "echo_ack_10" for c in cases):
+        check("echo (ack) round trips/s, 10 clients ≥ 3× python-socketio (Tornado)",
+              rate(SUBJECT, "echo_ack_10"), rate("pysio-tornado", "echo_ack_10"), 3)
+    if any(c.id == "poll_10" for c in cases):
+        check("polling echo round trips/s ≥ 3× python-socketio (Tornado)",
+              rate(SUBJECT, "poll_10"), rate("pysio-tornado", "poll_10"), 3)
+    idle = next((c for c in cases if c.group == "idle"), None)
+    if idle is not None:
+        def per(peer: str) -> Optional[float]:
+            o = res(peer, idle.id)
+            if not o:
+                return None
+            m = metrics_for(idle, o)
+            return m[0][1]
+        check("memory per idle WebSocket client ≤ 0.5× python-socketio (Tornado)",
+              per(SUBJECT), per("pysio-tornado"), 0.5, higher=False)
+        mine = per(SUBJECT)
+        rows.append(("memory per idle WebSocket client ≤ 18 kB (aim)",
+                     "not measured" if mine is None else f"{mine:.1f} kB",
+                     "—" if mine is None else ("met" if mine <= 18 else "**missed**")))
+    if any(c.id == "bcast_1000" for c in cases):
+        def p99(peer: str) -> Optional[float]:
+            o = res(peer, "bcast_1000")
+            fr = o.result.get("fixed_rate") if o else None
+            return fr["latency_ms"].get("p99") if fr else None
+        mine = p99(SUBJECT)
+        py = [(p, p99(p)) for p in ("pysio-tornado", "pysio-uvicorn") if p in peers]
+        if mine is None or any(v is None for _, v in py):
+            rows.append(("p99 broadcast latency, 1,000 clients, same offered load < every Python peer",
+                         "not measured", "—"))
+        else:
+            txt = f"{mine:.1f} ms vs " + ", ".join(f"{PEERS[p]['label']} {v:.1f} ms" for p, v in py)
+            rows.append(("p99 broadcast latency, 1,000 clients, same offered load < every Python peer", txt,
+                         "met" if all(mine < v for _, v in py) else "**missed**"))
+    out = ["## Targets (issue #6)", "", "| Target | Measured (tornado-sio ÷ peer) | |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    out.append("")
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------
+
+def select(cases: List[Case], spec: Optional[str]) -> List[Case]:
+    if not spec:
+        return cases
+    want = [s.strip() for s in spec.split(",") if s.strip()]
+    chosen = [c for c in cases if c.id in want or c.group in want or
+              any(c.id.startswith(w + "_") for w in want)]
+    unknown = [w for w in want if not any(c.id == w or c.group == w or c.id.startswith(w + "_") for c in cases)]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; known: "
+                         f"{', '.join(sorted({c.group for c in cases} | {c.id for c in cases}))}")
+    return chosen
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1-2 minute smoke run (fewer, shorter cases)")
+    ap.add_argument("--scenarios", help="comma list of groups (echo, echo_ack, bcast, idle, poll, redis) "
+                                        "or case ids (echo_10, bcast_1000 ...)")
+    ap.add_argument("--peers", default=",".join(PEER_ORDER), help=f"comma list from {', '.join(PEER_ORDER)}")
+    ap.add_argument("--bcast-rate", type=float, default=5.0,
+                    help="rounds/s offered in the fixed-load broadcast case (1,000 clients); default 5")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to CPUs")
+    ap.add_argument("--out", default=os.path.join(RESULTS, "latest.md"))
+    args = ap.parse_args(argv)
+
+    t_start = time.monotonic()
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    for p in peers:
+        if p not in PEERS:
+            raise SystemExit(f"unknown peer {p}; known: {', '.join(PEER_ORDER)}")
+    cases = select(make_cases(args.quick, args.bcast_rate), args.scenarios)
+    skipped: Dict[str, str] = {}
+    redis_cases = [c for c in cases if c.group == "redis"]
+    redis_peers = list(peers)
+    if redis_cases:
+        why = redis_available()
+        if why:
+            for c in redis_cases:
+                skipped[c.id] = why
+            cases = [c for c in cases if c.group != "redis"]
+            redis_cases = []
+
+    raise_nofile()
+    ensure_python_packages()
+    if not ensure_node_packages(need_redis_adapter=bool(redis_cases) and "node" in peers):
+        redis_peers = [p for p in peers if p != "node"]
+        log("@socket.io/redis-adapter could not be installed: Node is left out of the Redis case")
+    pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+    env = Env(pin)
+    info = machine_info()
+    pinning = ("Server pinned to CPU 1, load generator to CPU 0 (taskset)." if pin
+               else "Not pinned (one CPU, no taskset, or --no-pin).")
+    log(f"{len(cases)} cases × {len(peers)} peers; {pinning}")
+
+    outcomes: Dict[tuple, Outcome] = {}
+    redis: Optional[Redis] = None
+    try:
+        for i, case in enumerate(cases):
+            order = peers[i % len(peers):] + peers[:i % len(peers)]  # rotate who goes first
+            if case.group == "redis":
+                order = [p for p in order if p in redis_peers]
+                if redis is None:
+                    redis = Redis(env)
+            for peer in order:
+                t0 = time.monotonic()
+                o = run_case(env, peer, case, redis.url if redis else None)
+                outcomes[(peer, case.id)] = o
+                summary = o.error or short(case, o)
+                log(f"{case.id:<12} {PEERS[peer]['label']:<27} {summary}  ({time.monotonic() - t0:.1f}s)")
+    finally:
+        if redis is not None:
+            redis.stop()
+
+    wall = time.monotonic() - t_start
+    meta = {
+        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "mode": "quick" if args.quick else "full",
+        "wall": wall, "pinning": pinning, "skipped": skipped,
+        "argv": "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
+    }
+    report = build_report(cases + [c for c in make_cases(args.quick, args.bcast_rate)
+                                   if c.id in skipped and c not in cases], outcomes, peers, info, meta)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        fh.write(report)
+    raw = {"meta": meta, "machine": info,
+           "outcomes": [{"peer": o.peer, "case": o.case, "result": o.result, "error": o.error,
+                         "server_cpu": o.server_cpu, "rss_kb": o.rss_kb} for o in outcomes.values()]}
+    with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as fh:
+        json.dump(raw, fh, indent=1)
+    log(f"wrote {os.path.relpath(args.out)} in {wall:.0f}s")
+    print()
+    print(report)
+    return 0
+
+
+def short(case: Case, o: Outcome) -> str:
+    r = o.result
+    if case.group == "idle":
+        m = metrics_for(case, o)
+        return f"{fmt_num(m[0][1], 1)} kB/client, {fmt_num(r.get('connects_per_s'))} connects/s"
+    lat = r.get("latency_ms", {})
+    s = f"{fmt_num(r.get('rate'))} {r.get('unit', '')}, p99 {fmt_num(lat.get('p99'), 1)} ms"
+    fr = r.get("fixed_rate")
+    if fr:
+        s += f"; fixed load p99 {fmt_num(fr['latency_ms'].get('p99'), 1)} ms"
+    cpu = o.server_cpu.get("saturation", o.server_cpu.get("main"))
+    if cpu is not None:
+        s += f"; cpu srv {cpu:.2f} lg {r.get('loadgen_cpu', 0):.2f}"
+    return s
+
+
+if __name__ == "__main__":
+    sys.exit(main())
