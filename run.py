@@ -2,16 +2,20 @@
 """Run the tornado-sio demo: ``python run.py --port 5000``, then open the page.
 
 Listens on 127.0.0.1:5000 by default. SIGTERM or Ctrl-C stops accepting
-connections, tells the clients, and exits within a few seconds.
+connections, tells the clients, and exits within a few seconds. With
+``--message-queue redis://...`` several processes share emits and rooms; an
+unreachable Redis makes it exit with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import List, Optional
 
 from handlers import make_app
+from tornado_sio import MessageQueueError
 
 log = logging.getLogger("run")
 
@@ -21,8 +25,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
     parser.add_argument("--debug", action="store_true", help="debug logging, template reload, autoreload")
-    # --message-queue: added by the message-queue issue (e.g. redis://localhost:6379/0),
-    # passed to SocketIO(message_queue=...) through socketio_kwargs below.
+    parser.add_argument("--message-queue", metavar="URL", default=None,
+                        help="share emits and rooms with other processes through Redis, "
+                             "e.g. redis://127.0.0.1:6379/0 (needs pip install tornado-sio[redis])")
+    parser.add_argument("--channel", default="tornado-sio", help="pub/sub channel on the message queue")
     return parser.parse_args(argv)
 
 
@@ -31,11 +37,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     socketio_kwargs: dict = {}
-    # (message-queue issue: socketio_kwargs["message_queue"] = args.message_queue)
-    app, socketio = make_app(socketio_kwargs, debug=args.debug)
-    # SocketIO.run listens, logs "listening on http://HOST:PORT", and on SIGTERM/SIGINT
-    # stops accepting, disconnects the clients and returns.
-    socketio.run(app, host=args.host, port=args.port)
+    if args.message_queue:
+        socketio_kwargs.update(message_queue=args.message_queue, channel=args.channel)
+    try:
+        app, socketio = make_app(socketio_kwargs, debug=args.debug)
+        # SocketIO.run listens, logs "listening on http://HOST:PORT", and on SIGTERM/SIGINT
+        # stops accepting, closes the connections (flushing what is queued) and returns.
+        socketio.run(app, host=args.host, port=args.port)
+    except (MessageQueueError, ImportError) as exc:
+        log.error("cannot start: %s", exc)
+        sys.exit(1)
     log.info("stopped")
 
 

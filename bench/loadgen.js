@@ -47,7 +47,7 @@ async function phase(name, extra = {}, wait = false) {
   out({ phase: name, t: now(), wait, ...extra });
   if (!wait) return;
   if (stdinLines.length) { stdinLines.shift(); return; }
-  await Promise.race([new Promise((r) => { stdinWaiter = r; }), sleep(10000)]);
+  await Promise.race([new Promise((r) => { stdinWaiter = r; }), sleep((cfg.syncTimeout || 10) * 1000)]);
   stdinWaiter = null;
 }
 

@@ -11,7 +11,7 @@ Handlers (every namespace, the ack is the return value):
     to room, event, data, include_self=True          emit to a room
     broadcast, event, data, include_self=True        emit to the namespace
     emit skip, event, data, [sids]                   broadcast with skip_sid
-    call, sid, event, data       -> ["ok", answer] | ["timeout"] | ["disconnected"]
+    call, sid, event, data[, timeout]  -> ["ok", answer] | ["timeout"] | ["disconnected"]
     emit cb, to, event, data     emit with callback=; each ack comes back as a "callback" event
     enter / leave other, sid, room; close room, room; kick, sid   (any process's clients)
     my rooms                     -> rooms of the caller
@@ -89,7 +89,8 @@ def run_tornado(args: argparse.Namespace) -> None:
             return "ok"
         if event == "call":
             try:
-                answer = await socketio.call(data[1], data[2], to=data[0], namespace=ns, timeout=3)
+                timeout = data[3] if len(data) > 3 else 3
+                answer = await socketio.call(data[1], data[2], to=data[0], namespace=ns, timeout=timeout)
             except AckTimeout:
                 return ["timeout"]
             except DisconnectedError:
@@ -151,6 +152,14 @@ def run_python_socketio(args: argparse.Namespace) -> None:
         if event == "broadcast":
             await sio.emit(data[0], data[1], namespace=ns)
             return "ok"
+        if event == "enter":
+            await sio.enter_room(data[0], data[1], namespace=ns)
+            return "ok"
+        if event == "kick":
+            await sio.disconnect(data[0], namespace=ns)
+            return "ok"
+        if event == "my rooms":
+            return sorted(sio.rooms(sid, namespace=ns))
         if event == "call":
             try:
                 answer = await sio.call(data[1], data[2], to=data[0], namespace=ns, timeout=3)

@@ -11,7 +11,9 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from tests import support
@@ -73,14 +75,13 @@ class AppProcess:
         self.port = port or support.free_port()
         self.args = [sys.executable, APP, "--port", str(self.port), "--redis", redis_url, *extra]
         self.proc: Optional[subprocess.Popen] = None
-        self.log_path = support.ROOT / ".pytest_cache" / f"redis_app_{self.port}.log"
+        self.log_path = Path(tempfile.gettempdir()) / f"tornado-sio-redis-app-{os.getpid()}-{self.port}.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def spawn(self) -> "AppProcess":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, cwd=str(support.ROOT), stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -100,8 +101,11 @@ class AppProcess:
             self.proc.wait(5)
 
     def stop(self) -> None:
+        """Stop by PID (SIGTERM, then SIGKILL) and delete the log file."""
         if self.proc is not None:
             support.stop_process(self.proc)
+        with contextlib.suppress(OSError):
+            self.log_path.unlink()
 
     def output(self) -> str:
         try:
@@ -202,6 +206,10 @@ async def connect_all(pairs: Sequence[tuple]) -> List[Client]:
     """``[(server, namespaces), ...]`` -> connected clients, concurrently."""
     clients = [Client(f"c{i}@{server.port}") for i, (server, _) in enumerate(pairs)]
     await asyncio.gather(*(c.connect(server, namespaces) for c, (server, namespaces) in zip(clients, pairs)))
+    # a new client's channels are subscribed one Redis round trip after its CONNECT
+    # reply; "my rooms" awaits manager.sync(), so from here on it is reachable
+    await asyncio.gather(*(c.ask("my rooms", namespace=ns) for c, (_, namespaces) in zip(clients, pairs)
+                           for ns in namespaces))
     return clients
 
 

@@ -37,11 +37,20 @@ CHROMIUM_ARGS = [
 WAIT_MS = 15_000  # bound on one wait in the page
 
 # Init scripts run before any page script: take WebSocket away (and, for the
-# upgrade test, give it back once the page's scripts have run and the client has
-# started on long-polling).
+# upgrade test, give it back as soon as the page's first io() call returns, that is
+# once the client has started on long-polling and before its handshake comes back).
 NO_WEBSOCKET = "window.__savedWebSocket = window.WebSocket; delete window.WebSocket;"
-RESTORE_WEBSOCKET_LATER = NO_WEBSOCKET + """
-document.addEventListener('DOMContentLoaded', () => { window.WebSocket = window.__savedWebSocket; });
+RESTORE_WEBSOCKET_AFTER_IO = NO_WEBSOCKET + """
+(() => {
+  let wrapped;
+  Object.defineProperty(window, 'io', {configurable: true, get: () => wrapped, set: (io) => {
+    wrapped = Object.assign(function () {
+      const socket = io.apply(this, arguments);
+      window.WebSocket = window.__savedWebSocket;
+      return socket;
+    }, io);
+  }});
+})();
 """
 
 
@@ -323,12 +332,11 @@ def test_page_without_websocket_falls_back_to_polling_and_every_form_works(
 
 
 def test_restored_websocket_is_upgraded_to(open_demo: Callable[..., DemoPage]) -> None:
-    page = open_demo(RESTORE_WEBSOCKET_LATER)
+    page = open_demo(RESTORE_WEBSOCKET_AFTER_IO)
 
-    # The client starts on polling (WebSocket was missing); it probes and switches
-    # at the handshake or, at the latest, on the next heartbeat.
-    page.page.wait_for_function("() => document.getElementById('transport').textContent === 'websocket'",
-                                timeout=40_000)
+    # The client started on polling (WebSocket was missing when io() ran); at the
+    # handshake it finds WebSocket and probes it: "2probe", "3probe", "5".
+    page.page.wait_for_function("() => document.getElementById('transport').textContent === 'websocket'")
 
     assert page.logged("Transport upgraded to websocket")
     message = token("after-upgrade")

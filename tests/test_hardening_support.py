@@ -230,8 +230,8 @@ class LogRecorder(logging.Handler):
 
     LOGGERS = ("tornado_sio", "tornado")
 
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__(level)
         self.records: List[logging.LogRecord] = []
         self._levels: dict = {}
 
@@ -243,8 +243,8 @@ class LogRecorder(logging.Handler):
         for name in self.LOGGERS:
             logger = logging.getLogger(name)
             self._levels[name] = logger.level
-            if logger.getEffectiveLevel() > logging.INFO:
-                logger.setLevel(logging.INFO)
+            if logger.getEffectiveLevel() > self.level:
+                logger.setLevel(self.level)
             logger.addHandler(self)
 
     def stop(self) -> None:
@@ -273,9 +273,11 @@ class HardeningTestCase(SocketIOTestCase):
     """An echo server with a log recorder and a health check."""
 
     socketio_options = {"cors_allowed_origins": "*"}
+    #: Records at this level and above are kept (and the loggers made to emit them).
+    log_level = logging.INFO
 
     def setUp(self) -> None:
-        self.log = LogRecorder()
+        self.log = LogRecorder(self.log_level)
         self.log.start()
         super().setUp()
 

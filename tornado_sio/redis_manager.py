@@ -611,6 +611,7 @@ class RedisManager(LocalManager):
             "health_check_interval": 0,
         }
         options.update(self.redis_options)
+        options["decode_responses"] = False  # channels and payloads are bytes here
         try:
             self._pub = aioredis.Redis.from_url(self.url, **options)
             self._sub = aioredis.Redis.from_url(self.url, **options)

@@ -667,10 +667,14 @@ class SocketIO:
         return clientjs.script_path()
 
     async def shutdown(self, timeout: float = 5.0) -> None:
-        """Disconnect every client (each gets a DISCONNECT), flush, and stop timers."""
+        """Close every connection, flush what is queued, and stop the timers.
+
+        Each client gets an Engine.IO CLOSE (as from Node's ``io.close()``), not
+        a Socket.IO DISCONNECT: the official clients read the latter as "kicked by
+        the server" and would not reconnect when the server comes back. The
+        server-side ``disconnect`` handlers run with ``"server shutting down"``.
+        """
         for socket in list(self.rooms_store.sockets.values()):
-            if socket.connected:
-                socket.send_packet(SIOPacket(SIOType.DISCONNECT, socket.namespace))
             self._socket_gone(socket, "server shutting down")
         self.engine.close_all("server shutting down")
         deadline = time.monotonic() + timeout

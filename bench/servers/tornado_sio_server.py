@@ -22,11 +22,39 @@ import tornado.web  # noqa: E402
 from tornado_sio import SocketIO, emit  # noqa: E402
 
 
+def _trace_allocations(directory: str) -> None:
+    import signal
+    import tracemalloc
+
+    tracemalloc.start(12)
+    count = [0]
+
+    def dump(*_: object) -> None:
+        import gc
+
+        gc.collect()
+        count[0] += 1
+        tracemalloc.take_snapshot().dump(os.path.join(directory, f"snapshot-{count[0]}.pickle"))
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis", default=None, help="message queue URL (cross-process scenario)")
+    parser.add_argument("--tracemalloc", default=None, metavar="DIR",
+                        help="trace allocations; each SIGUSR1 writes DIR/snapshot-N.pickle (bench/profile.py)")
+    parser.add_argument("--patch", action="append", default=[],
+                        help="apply a candidate optimisation from bench/experiments/patches.py (measuring only)")
     args = parser.parse_args()
+    if args.patch:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        from experiments import patches
+
+        patches.apply(args.patch)
+    if args.tracemalloc:
+        _trace_allocations(args.tracemalloc)
 
     kwargs = {"message_queue": args.redis} if args.redis else {}
     sio = SocketIO(cors_allowed_origins="*", **kwargs)

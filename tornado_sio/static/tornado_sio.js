@@ -980,6 +980,7 @@
     Engine,
     Transport,
     transports,
-    parser: {encodeSio, SioDecoder, encodePacket, decodePacket, encodePayload, decodePayload, SIO, ProtocolError},
+    parser: {encodeSio, SioDecoder, encodePacket, decodePacket, encodePayload, decodePayload, base64Encode, base64Decode,
+      SIO, ProtocolError},
   });
 });

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = [
     "routes",
     "close_all",
+    "undelivered",
     "stop",
     "connections",
     "SockJSClientConnection",
@@ -423,6 +424,7 @@ class _Guard:
         return _ConnInfo(self)
 
     def _deny(self, status: int, text: str) -> None:
+        self._body_done = True  # answered: whatever the body was, it is not a lost message
         self.clear_header("Content-Type")
         self.set_status(status)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
@@ -567,7 +569,7 @@ class _SendMixin(_Guard):
         return False
 
     def on_connection_close(self) -> None:
-        if not self._body_done:
+        if not self._body_done and not self._finished:
             # The body was cut off (over max_http_buffer_size, chunked) or the client
             # went away mid-send: its messages are lost, so the session ends.
             session_id = self.path_kwargs.get("session_id")
@@ -703,6 +705,13 @@ class _WebSocket(sockjs_transports.WebSocketTransport):
         super().initialize(server.get() if isinstance(server, _Holder) else server)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        # Origin policy and allow_request before the 101 (upstream accepts any
+        # origin); here rather than in check_origin, which Tornado skips when the
+        # request has no Origin header.
+        if not self.server.engine.permit(self.request, HandshakeRequest(self.request)):
+            self.set_status(403)
+            self.finish("Forbidden.")
+            return
         if self.server.at_capacity():
             log.info("GET %s from %s: max_connections reached", self.request.path, self.request.remote_ip)
             self.set_status(503)
@@ -711,8 +720,7 @@ class _WebSocket(sockjs_transports.WebSocketTransport):
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        """Origin policy and allow_request before the 101 (upstream accepts any origin)."""
-        return self.server.engine.permit(self.request, HandshakeRequest(self.request))
+        return True  # checked in get()
 
     def get_compression_options(self) -> Optional[dict]:
         return None
@@ -920,6 +928,12 @@ def close_all(sio: "SocketIO", reason: str = "server shutting down") -> None:
     """Close every SockJS session of *sio* (graceful shutdown)."""
     for router in _routers(sio):
         router.close_all(reason)
+
+
+def undelivered(sio: "SocketIO") -> bool:
+    """Whether some SockJS session still holds messages its client has not collected
+    (polling clients get them, then the close frame, with their next request)."""
+    return any(session.send_queue for router in _routers(sio) for session in router._sessions._items.values())
 
 
 def stop(sio: "SocketIO") -> None:
