@@ -28,7 +28,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--message-queue", metavar="URL", default=None,
                         help="share emits and rooms with other processes through Redis, "
                              "e.g. redis://127.0.0.1:6379/0 (needs pip install tornado-sio[redis])")
-    parser.add_argument("--channel", default="tornado-sio", help="pub/sub channel on the message queue")
+    parser.add_argument("--channel", default=None, help="pub/sub channel on the message queue "
+                        "(default: tornado-sio)")
+    parser.add_argument("--xheaders", action="store_true",
+                        help="trust X-Real-Ip/X-Forwarded-For/X-Scheme from a reverse proxy (nginx)")
     return parser.parse_args(argv)
 
 
@@ -43,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         app, socketio = make_app(socketio_kwargs, debug=args.debug)
         # SocketIO.run listens, logs "listening on http://HOST:PORT", and on SIGTERM/SIGINT
         # stops accepting, closes the connections (flushing what is queued) and returns.
-        socketio.run(app, host=args.host, port=args.port)
+        socketio.run(app, host=args.host, port=args.port, xheaders=args.xheaders)
     except (MessageQueueError, ImportError) as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)

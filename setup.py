@@ -38,7 +38,7 @@ setup(
         "sockjs-tornado>=1.0.7",
     ],
     extras_require={
-        "redis": ["redis>=5.0"],
+        "redis": ["redis>=5.0", "msgpack>=1.0"],
         "fast": ["orjson>=3.9"],
         "test": [
             "pytest",

@@ -18,7 +18,9 @@
 // Every loop is bounded in time (maxSeconds, default 120) and count.
 'use strict';
 
+const crypto = require('crypto');
 const http = require('http');
+const net = require('net');
 const readline = require('readline');
 const WebSocket = require('ws');
 
@@ -83,6 +85,78 @@ function seqOf(buf) {
   return v;
 }
 
+// A minimal RFC 6455 client on node:net (the default): one socket.write per
+// frame, frames parsed straight out of the 'data' chunks, no per-message stream
+// machinery. Client frames are masked with a zero key (legal framing; every
+// server still runs its unmasking code). `ws` is kept as the reference client
+// (config "client": "ws") to check that both give the same figures.
+class RawSocket {
+  constructor(url, onOpen, onMessage, onFail) {
+    const u = new URL(url);
+    this.onMessage = onMessage;
+    this.frag = null;
+    const sock = this.sock = net.connect({ host: u.hostname, port: Number(u.port) });
+    sock.setNoDelay(true);
+    let handshaking = true;
+    let buf = null;
+    sock.on('connect', () => {
+      const key = crypto.randomBytes(16).toString('base64');
+      sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    sock.on('data', (chunk) => {
+      buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+      if (handshaking) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.toString('latin1', 0, end);
+        if (!head.startsWith('HTTP/1.1 101')) { onFail(new Error(`handshake refused: ${head.split('\r\n')[0]}`)); sock.destroy(); return; }
+        handshaking = false;
+        buf = buf.subarray(end + 4);
+        onOpen();
+      }
+      let pos = 0;
+      const n = buf.length;
+      while (n - pos >= 2) {
+        const b0 = buf[pos]; const b1 = buf[pos + 1];
+        let len = b1 & 0x7f; let h = pos + 2;
+        if (len === 126) { if (n - h < 2) break; len = buf.readUInt16BE(h); h += 2; }
+        else if (len === 127) { if (n - h < 8) break; len = Number(buf.readBigUInt64BE(h)); h += 8; }
+        if (b1 & 0x80) h += 4; // a masked server frame is a protocol error; skip the key anyway
+        if (n - h < len) break;
+        const payload = buf.subarray(h, h + len);
+        pos = h + len;
+        const op = b0 & 0x0f;
+        if (op === 8) { sock.end(); continue; }
+        if (op === 9) { this.frame(0x8a, payload); continue; }
+        if (op === 10) continue;
+        if (!(b0 & 0x80)) { this.frag = this.frag ? Buffer.concat([this.frag, payload]) : Buffer.from(payload); continue; }
+        if (op === 0 && this.frag) { const all = Buffer.concat([this.frag, payload]); this.frag = null; this.onMessage(all); continue; }
+        this.onMessage(payload);
+      }
+      buf = pos < n ? buf.subarray(pos) : null;
+    });
+    sock.on('error', (e) => onFail(e));
+    sock.on('close', () => onFail(new Error('closed')));
+  }
+  frame(first, payload) {
+    const len = payload.length;
+    const hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    const f = Buffer.allocUnsafe(hl + 4 + len);
+    f[0] = first;
+    if (hl === 2) f[1] = 0x80 | len;
+    else if (hl === 4) { f[1] = 0x80 | 126; f.writeUInt16BE(len, 2); }
+    else { f[1] = 0x80 | 127; f.writeBigUInt64BE(BigInt(len), 2); }
+    f.writeUInt32BE(0, hl); // zero masking key
+    if (typeof payload === 'string') f.write(payload, hl + 4, 'utf8'); else payload.copy(f, hl + 4);
+    this.sock.write(f);
+  }
+  send(text) {
+    this.frame(0x81, typeof text === 'string' && text.length === Buffer.byteLength(text) ? text : Buffer.from(text));
+  }
+  terminate() { this.sock.destroy(); }
+}
+
 class WsClient {
   // handlers: onEvent(client, buf), onAck(client, id, buf)
   constructor(base, idx, handlers) {
@@ -91,11 +165,17 @@ class WsClient {
     const u = base.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket';
     this.ready = new Promise((resolve, reject) => {
       this._resolve = resolve;
-      const ws = this.ws = new WebSocket(u, { perMessageDeflate: false, skipUTF8Validation: true });
-      ws.on('message', (data) => this.onMessage(data));
-      ws.on('error', (e) => reject(e));
-      ws.on('close', () => { this.connected = false; reject(new Error(`client ${idx} closed before connect`)); });
+      const fail = (e) => { this.connected = false; reject(e instanceof Error ? e : new Error(String(e))); };
+      if (cfg.client === 'ws') {
+        const ws = this.ws = new WebSocket(u, { perMessageDeflate: false, skipUTF8Validation: true });
+        ws.on('message', (data) => this.onMessage(data));
+        ws.on('error', fail);
+        ws.on('close', () => fail(new Error(`client ${idx} closed`)));
+      } else {
+        this.ws = new RawSocket(u, () => {}, (data) => this.onMessage(data), fail);
+      }
     });
+    this.ready.catch(() => {}); // a late failure after connect is not an unhandled rejection
   }
   onMessage(buf) {
     const t = buf[0];

@@ -8,7 +8,16 @@
   const PING_EVERY_MS = 2000;
 
   // Same origin as the page; WebSocket first, long-polling when it is missing or fails.
-  const socket = io(document.body.dataset.namespace || '/test');
+  // /?transport=sockjs: SockJS only (sockjs-client comes from the app's
+  // sockjs_client_url setting); &sockjs=xhr-polling,... limits SockJS's own transports.
+  const params = new URLSearchParams(location.search);
+  const sockjsMode = params.get('transport') === 'sockjs';
+  const options = {};
+  if (sockjsMode) {
+    options.transports = ['sockjs'];
+    if (params.get('sockjs')) options.sockjs = {transports: params.get('sockjs').split(',')};
+  }
+  const socket = io(document.body.dataset.namespace || '/test', options);
   window.demoSocket = socket; // handy in the console (and for the browser tests)
 
   // ------------------------------------------------------------------ display
@@ -38,7 +47,9 @@
 
   function showTransport() {
     const engine = socket.io.engine;
-    $('transport').textContent = engine && engine.transport ? engine.transport.name : '\u2013';
+    const transport = engine && engine.transport;
+    $('transport').textContent = !transport ? '\u2013'
+      : transport.name + (transport.subTransport ? ' (' + transport.subTransport + ')' : '');
   }
 
   // ------------------------------------------------------------------ connection events
@@ -113,5 +124,9 @@
     socket.connect();
   });
 
+  if (sockjsMode) {
+    $('mode').textContent = window.SockJS ? 'SockJS' : 'SockJS (sockjs-client is not loaded: set sockjs_client_url)';
+    log('SockJS mode: Socket.IO over SockJS' + (params.get('sockjs') ? ' (' + params.get('sockjs') + ')' : ''), 'info');
+  }
   setStatus('connecting');
 })();

@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

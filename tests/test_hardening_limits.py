@@ -398,6 +398,22 @@ class StrictJsonTest(HardeningTestCase):
         assert all("JSON" in r for r in self.refusals), self.refusals
 
     @gen_test
+    async def test_deeply_nested_outgoing_data_is_refused_not_a_crash(self):
+        ws = await self.ws_client()
+        for depth in (2_000, 200_000):
+            deep = []
+            for _ in range(depth):
+                deep = [deep]
+            with self.assertRaises(EncodeError):
+                self.socketio.emit("deep", deep)
+            deep = {}
+            for _ in range(depth):
+                deep = {"a": deep}
+            with self.assertRaises(EncodeError):
+                self.socketio.emit("deep", deep)
+        await self.ws_echoes(ws, "still here")
+
+    @gen_test
     async def test_a_broadcast_with_nan_is_refused_before_anyone_gets_it(self):
         ws = await self.ws_client()
         with self.assertRaises(EncodeError):

@@ -31,9 +31,13 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(scope="module")
 def cluster():
-    """(redis, [p0, p1, p2]): three servers, also accepting @socket.io/redis-emitter broadcasts."""
+    """(redis, [p0, p1, p2]): three servers, also accepting @socket.io/redis-emitter broadcasts.
+
+    p2 publishes msgpack, p0 and p1 JSON: every test also checks that the two mix.
+    """
     with redis_server() as redis:
-        procs = [AppProcess(redis.url, "--node-key", "socket.io").spawn() for _ in range(3)]
+        procs = [AppProcess(redis.url, "--node-key", "socket.io", *extra).spawn()
+                 for extra in ((), (), ("--serializer", "msgpack"))]
         try:
             for proc in procs:
                 proc.wait_ready()

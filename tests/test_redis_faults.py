@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import signal
-from typing import Any, AsyncIterator, List
+from typing import Any, AsyncIterator
 
 import pytest
 import tornado.httpserver
@@ -23,7 +23,7 @@ support.need_python_module("socketio")
 support.need_python_module("redis")
 
 from tests.apps import async_test  # noqa: E402
-from tests.redis_support import (AppProcess, Client, RedisServer, app_processes, close_all,  # noqa: E402
+from tests.redis_support import (Client, RedisServer, app_processes, close_all,  # noqa: E402
                                  connect_all, redis_server, settle)
 from tornado_sio import MessageQueueError, SocketIO, join_room  # noqa: E402
 from tornado_sio.redis_manager import WIRE_VERSION, RedisManager, dump  # noqa: E402
@@ -253,3 +253,11 @@ def test_wire_messages_are_json_and_documented_shape():
                              "room": "room", "skip_sid": None, "callback": None, "host_id": "c" * 32}
     with pytest.raises(ValueError):
         Wire("x", "y", format="python-socketio", serializer="msgpack")
+    # refused before anything is published, as a local emit is
+    from tornado_sio import EncodeError
+
+    for bad in (["e", float("nan")], ["e", *[b"x"] * 11]):
+        with pytest.raises(EncodeError):
+            wire.emit("/", bad, None)
+        with pytest.raises(EncodeError):
+            psio.emit("/", bad, None)

@@ -56,14 +56,23 @@ async def test_python_socketio_write_only_manager_reaches_tornado_clients(mixed)
         finally:
             if manager.redis is not None:
                 await manager.redis.aclose()
+
+        def celery_worker() -> None:  # python-socketio's synchronous manager, as Flask-SocketIO uses it
+            sync_manager = socketio.RedisManager(redis.url, write_only=True)
+            sync_manager.emit("from sync", [1, 2], room="workers", namespace="/test")
+
+        await asyncio.to_thread(celery_worker)
         await t1.expect("job done", "/test")
         await p1.expect("job done", "/test")
+        await t1.expect("from sync", "/test")
+        await p1.expect("from sync", "/test")
         await t1.expect("to all", "/test")
         await p1.expect("to all", "/test")
         await t2.expect("tornado only", "/test")
         await t1.expect("binary", "/")
         await settle()
         assert t1.got("job done", "/test") == p1.got("job done", "/test") == [[{"id": 7}]]
+        assert t1.got("from sync", "/test") == p1.got("from sync", "/test") == [[[1, 2]]]
         assert t2.got("job done", "/test") == [] and t2.got("to all", "/test") == []
         assert t1.got("to all", "/test") == [[1, "two"]]
         assert t2.got("tornado only", "/test") == [["x"]]

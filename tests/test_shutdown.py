@@ -105,13 +105,16 @@ async def _sockjs_until_closed(conn) -> List[str]:
     raise AssertionError(f"sockjs never closed: {frames}")
 
 
-async def _scenario(port: int, proc: subprocess.Popen) -> None:
-    base = f"http://127.0.0.1:{port}"
-
-    # WebSocket client, connected to /test.
+async def _connected_ws(base: str) -> RawWebSocket:
     ws = await RawWebSocket.open(base)
     reply = await ws.connect(NS)
     assert reply.startswith("40" + NS + ",{"), reply
+    return ws
+
+
+async def _websocket_and_polling(port: int, proc: subprocess.Popen) -> None:
+    base = f"http://127.0.0.1:{port}"
+    ws = await _connected_ws(base)
 
     # Long-polling client, connected to /test, with three replies queued for it.
     polling = KeepAlivePolling(port)
@@ -120,18 +123,6 @@ async def _scenario(port: int, proc: subprocess.Popen) -> None:
     packets = await polling.get()
     assert packets[0].startswith("40" + NS + ",{"), packets
     await polling.post(*("42" + NS + "," + json.dumps(["my event", {"data": f"queued {i}"}]) for i in range(3)))
-
-    # SockJS client (when the app serves SockJS), connected to /test.
-    sockjs = None
-    try:
-        sockjs = await websocket_connect(HTTPRequest(f"ws://127.0.0.1:{port}/sockjs/000/shutdown1/websocket"))
-    except Exception:
-        sockjs = None
-    if sockjs is not None:
-        assert await asyncio.wait_for(sockjs.read_message(), 5) == "o"
-        await sockjs.write_message(json.dumps(["0" + NS + ","]))
-        first = await asyncio.wait_for(sockjs.read_message(), 5)
-        assert first.startswith("a[") and ("0" + NS + ",") in first, first
 
     # The WebSocket client has a reply in flight too.
     await ws.emit("my event", {"data": "in flight"}, namespace=NS)
@@ -155,13 +146,22 @@ async def _scenario(port: int, proc: subprocess.Popen) -> None:
     assert "in flight" in data, frames
     assert frames[-1] == "1", frames
 
-    # SockJS: a close frame.
-    if sockjs is not None:
-        frames = await _sockjs_until_closed(sockjs)
-        assert frames and frames[-1].startswith("c[3000,"), frames
+
+async def _sockjs(port: int, proc: subprocess.Popen) -> None:
+    conn = await websocket_connect(HTTPRequest(f"ws://127.0.0.1:{port}/sockjs/000/shutdown1/websocket"))
+    assert await asyncio.wait_for(conn.read_message(), 5) == "o"
+    await conn.write_message(json.dumps(["0" + NS + ","]))
+    first = await asyncio.wait_for(conn.read_message(), 5)
+    assert first.startswith("a[") and ("0" + NS + ",") in first, first
+    await conn.write_message(json.dumps(["2" + NS + "," + json.dumps(["my event", {"data": "in flight"}])]))
+    os.kill(proc.pid, signal.SIGTERM)
+    frames = await _sockjs_until_closed(conn)
+    assert any("in flight" in f for f in frames), frames
+    assert frames and frames[-1].startswith("c[3000,"), frames  # a close frame, not a dropped connection
 
 
-def test_sigterm_disconnects_every_client_flushes_and_exits_0(tmp_path):
+def _run_demo_and(scenario, tmp_path) -> None:
+    """Start ``run.py``, play *scenario* (which sends SIGTERM), and check a clean exit 0."""
     if not (ROOT / "run.py").exists():
         missing("run.py is not written yet")
     port = free_port()
@@ -171,10 +171,22 @@ def test_sigterm_disconnects_every_client_flushes_and_exits_0(tmp_path):
                                 cwd=str(ROOT), stdout=log_file, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port, proc=proc)
-            asyncio.run(asyncio.wait_for(_scenario(port, proc), 30))
+            asyncio.run(asyncio.wait_for(scenario(port, proc), 30))
             returncode = proc.wait(timeout=10)  # "within a few seconds"
         finally:
             stop_process(proc)
     output = log_path.read_text(errors="replace")
     assert returncode == 0, output
     assert "Traceback" not in output and " ERROR " not in output, output
+
+
+def test_sigterm_flushes_and_closes_websocket_and_polling_clients_and_exits_0(tmp_path):
+    _run_demo_and(_websocket_and_polling, tmp_path)
+
+
+@pytest.mark.xfail(strict=True, reason="server.py SocketIO.shutdown() closes Engine.IO sessions only: SockJS "
+                   "sessions get no c[3000,...] close frame (the TCP connection is dropped by "
+                   "close_all_connections) and the SockJS sweep timer is never stopped; it should call "
+                   "transports.sockjs.close_all(self, reason) and sockjs.stop(self)")
+def test_sigterm_closes_sockjs_clients_with_a_close_frame(tmp_path):
+    _run_demo_and(_sockjs, tmp_path)

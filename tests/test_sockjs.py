@@ -231,6 +231,20 @@ class SockJSWebSocket(SockJSClient):
             self.conn.close()
 
 
+def dechunk(response: bytes) -> bytes:
+    """The body received so far of a chunked HTTP response (headers dropped)."""
+    _, _, rest = response.partition(b"\r\n\r\n")
+    body = b""
+    while rest:
+        size_line, sep, rest = rest.partition(b"\r\n")
+        if not sep:
+            break
+        size = int(size_line, 16)
+        body += rest[:size]
+        rest = rest[size + 2:]
+    return body
+
+
 async def open_client(kind: str, base_url: str, **kwargs: Any) -> SockJSClient:
     cls = SockJSXhr if kind == "xhr" else SockJSWebSocket
     return await cls(base_url, **kwargs).open()
@@ -323,6 +337,25 @@ class RouterTest(SockJSCase):
         client = await self.client("xhr")
         await client.next_frames(WAIT)
         assert client.frames[-1] == "h"
+
+    @gen_test
+    async def test_streaming_transports_get_heartbeats(self):
+        loop = asyncio.get_running_loop()
+        wanted = {"xhr_streaming": ("POST", b"o\nh\n"), "eventsource": ("GET", b"data: o\r\n\r\ndata: h\r\n\r\n")}
+        for transport, (method, frames) in wanted.items():
+            stream = socket.create_connection(("127.0.0.1", self.get_http_port()))
+            stream.setblocking(False)
+            try:
+                await loop.sock_sendall(stream, (
+                    f"{method} /sockjs/000/{secrets.token_hex(4)}/{transport} HTTP/1.1\r\n"
+                    f"Host: 127.0.0.1:{self.get_http_port()}\r\nContent-Length: 0\r\n\r\n").encode())
+                data = b""
+                while frames not in dechunk(data):
+                    chunk = await asyncio.wait_for(loop.sock_recv(stream, 65536), WAIT)
+                    assert chunk, data
+                    data += chunk
+            finally:
+                stream.close()
 
     @gen_test
     async def test_websocket_open_send_receive(self):
@@ -539,16 +572,17 @@ class SessionEndTest(SockJSCase):
 
 class ShutdownTest(SockJSCase):
     @gen_test(timeout=20)
-    async def test_close_all_after_shutdown_delivers_disconnect_then_the_close_frame(self):
+    async def test_close_all_delivers_what_is_queued_then_the_close_frame(self):
         polling = await self.client("xhr")
         ws = await self.client("websocket")
+        self.socketio.emit("news", "bye")  # queued for the polling client until it polls
         await self.socketio.shutdown(timeout=0)
-        sockjs_transport.close_all(self.socketio)
-        assert sockjs_transport.undelivered(self.socketio)  # the polling client's DISCONNECT
         assert self.disconnect_reasons() == ["server shutting down"] * 2
+        sockjs_transport.close_all(self.socketio)
         assert not sockjs_clients(self.socketio)
+        assert sockjs_transport.undelivered(self.socketio)
         for client in (polling, ws):
-            assert sio_packet(await client.recv())[:2] == (1, "/")
+            assert await client.recv_event() == ["news", "bye"]
             assert await client.closed() == [3000, "server shutting down"]
         assert not sockjs_transport.undelivered(self.socketio)
         ws.close()

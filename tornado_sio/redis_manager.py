@@ -44,12 +44,12 @@ from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, O
 from urllib.parse import urlsplit, urlunsplit
 
 from .engine import Prepared
-from .exceptions import AckTimeout, DisconnectedError, MessageQueueError, TornadoSIOError
+from .exceptions import AckTimeout, DisconnectedError, EncodeError, MessageQueueError, TornadoSIOError
 from .manager import LocalManager, call_result
 from .protocol import jsonutil
 from .protocol.socketio import SIOPacket, SIOType, encode
 from .rooms import Rooms, RoomStore, room_list
-from .socket import Socket, SocketState
+from .socket import CLIENT_MAX_ATTACHMENTS, Socket, SocketState
 
 if TYPE_CHECKING:
     from .server import SocketIO
@@ -134,8 +134,12 @@ def split_event(namespace: str, data: List[Any]) -> Tuple[str, str, List[bytes]]
 
     The body is the packet text without its header (type, attachment count,
     namespace), so a receiver can rebuild the packet with an ack id of its own.
+    Raises :class:`~tornado_sio.EncodeError` as :func:`tornado_sio.socket.prepare` does.
     """
     text, attachments = encode(SIOPacket(SIOType.EVENT, namespace, data))
+    if len(attachments) > CLIENT_MAX_ATTACHMENTS:
+        raise EncodeError(f"{len(attachments)} binary attachments in one packet; the official "
+                          f"clients accept at most {CLIENT_MAX_ATTACHMENTS}")
     head = 1 + (len(str(len(attachments))) + 1 if attachments else 0) + (len(namespace) + 1 if namespace != "/" else 0)
     return text, text[head:], attachments
 
@@ -685,6 +689,8 @@ class RedisManager(LocalManager):
         """
         if not self.connected or self._dirty is None or "subscriber" not in self._tasks:
             return False
+        if not self._desired:
+            return True  # nothing to subscribe to (python-socketio format, write-only)
         future: "asyncio.Future[bool]" = asyncio.get_running_loop().create_future()
         self._sync_waiters.append(future)
         self._dirty.set()
@@ -1147,7 +1153,7 @@ class RedisManager(LocalManager):
             return
         try:
             self._handlers[entry[0]](channel, data)
-        except _Ignored as why:
+        except (_Ignored, EncodeError) as why:
             self._warn.warning(f"ignored:{why}", "message queue: ignored a message on %r: %s",
                                channel.decode("utf-8", "replace"), why)
         except Exception:
@@ -1237,6 +1243,8 @@ class RedisManager(LocalManager):
                 attachments = _unb64(message.get("bin"))
             except ValueError as exc:
                 raise _Ignored(str(exc)) from None
+            if len(attachments) > CLIENT_MAX_ATTACHMENTS:
+                raise _Ignored(f"{len(attachments)} binary attachments (clients accept {CLIENT_MAX_ATTACHMENTS})")
             cb = message.get("cb")
             reply = None
             timeout = None

@@ -96,9 +96,14 @@ class SocketIO:
     :param message_queue: ``redis://host:port/db`` to share emits and rooms with
         other processes (needs ``pip install tornado-sio[redis]``); ``None`` keeps
         everything in this process.
-    :param channel: the pub/sub channel (prefix) on the message queue.
+    :param channel: the pub/sub channel (prefix) on the message queue; by default
+        ``tornado-sio`` (``socketio`` in the python-socketio-compatible format).
     :param write_only: only emit through the message queue (a process that
         serves no clients, e.g. a worker).
+    :param message_queue_options: further ``RedisManager`` options, e.g.
+        ``{'format': 'python-socketio'}`` to share Redis with python-socketio or
+        Flask-SocketIO processes, or ``{'node_emitter_key': 'socket.io'}`` to accept
+        broadcasts from Node's ``@socket.io/redis-emitter`` (see ``docs/redis.md``).
     :param client_manager: a factory ``(server) -> manager`` to use instead.
     :param sockjs: also serve the SockJS fallback router from :meth:`routes` (the same
         handlers, rooms and limits; see ``docs/sockjs.md``); ``False`` turns it off.
@@ -130,8 +135,9 @@ class SocketIO:
         max_attachments: int = 10,
         max_depth: int = 32,
         message_queue: Optional[str] = None,
-        channel: str = "tornado-sio",
+        channel: Optional[str] = None,
         write_only: bool = False,
+        message_queue_options: Optional[Dict[str, Any]] = None,
         client_manager: Optional[Callable[["SocketIO"], LocalManager]] = None,
         sockjs: bool = True,
         sockjs_prefix: str = "/sockjs",
@@ -179,7 +185,8 @@ class SocketIO:
         elif message_queue is not None:
             from .redis_manager import RedisManager
 
-            self.manager = RedisManager(self, message_queue, channel=channel, write_only=write_only)
+            self.manager = RedisManager(self, message_queue, channel=channel, write_only=write_only,
+                                        **(message_queue_options or {}))
         else:
             self.manager = LocalManager(self)
 

@@ -32,7 +32,10 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(bench.RESULTS, "experiments.md"))
     args = ap.parse_args()
+    import signal
 
+    signal.signal(signal.SIGTERM, bench._interrupt)
+    signal.signal(signal.SIGINT, bench._interrupt)
     bench.raise_nofile()
     bench.ensure_node_packages(False)
     variants = ["tornado-sio"]

@@ -14,6 +14,10 @@ the library or its tests; the lead ports what pays off into tornado_sio/.
                      of three awaited read_bytes() per frame.
     poll_no_etag     transports/polling.py PollingHandler.compute_etag -> None:
                      no SHA-1 of every polling response body.
+    lean_queues      socket.py Socket.queue and engine.py EngineSession._queue as
+                     plain lists (an empty deque costs ~624 B: it allocates its
+                     first 64-slot block at once; an empty list 56 B). Both
+                     queues are empty for almost every client almost always.
     all              every patch above.
 """
 
@@ -167,10 +171,27 @@ def poll_no_etag() -> None:
     PollingHandler.compute_etag = lambda self: None  # type: ignore[method-assign]
 
 
+def lean_queues() -> None:
+    import tornado_sio.engine as engine
+    import tornado_sio.socket as socket_mod
+
+    class ListQueue(list):
+        """The deque methods the library uses, on a list (cheap when empty)."""
+
+        __slots__ = ()
+
+        def popleft(self) -> Any:
+            return self.pop(0)
+
+    socket_mod.deque = ListQueue  # type: ignore[attr-defined]
+    engine.deque = ListQueue  # type: ignore[attr-defined]
+
+
 PATCHES: Dict[str, Callable[[], None]] = {
     "ws_direct_send": ws_direct_send,
     "ws_fast_read": ws_fast_read,
     "poll_no_etag": poll_no_etag,
+    "lean_queues": lean_queues,
 }
 
 

@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis", default=None, help="message queue URL (cross-process scenario)")
     parser.add_argument("--tracemalloc", default=None, metavar="DIR",
-                        help="trace allocations; each SIGUSR1 writes DIR/snapshot-N.pickle (bench/profile.py)")
+                        help="trace allocations; each SIGUSR1 writes DIR/snapshot-N.pickle (bench/profile_server.py)")
     parser.add_argument("--patch", action="append", default=[],
                         help="apply a candidate optimisation from bench/experiments/patches.py (measuring only)")
     args = parser.parse_args()

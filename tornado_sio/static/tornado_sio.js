@@ -409,8 +409,92 @@
     }
   }
 
-  /** Registered transports by name. io.transports.sockjs is filled by the SockJS issue. */
-  const transports = {websocket: WebSocketTransport, polling: PollingTransport};
+  /** opts.SockJS, else window.SockJS (sockjs-client 1.x), looked up at each use. */
+  const getSockJS = (opts) => (opts && opts.SockJS) || (root && typeof root.SockJS === 'function' ? root.SockJS : undefined);
+
+  /**
+   * The SockJS fallback (server: tornado_sio/transports/sockjs.py, docs/sockjs.md),
+   * for networks where neither WebSocket nor long-polling gets through. It needs
+   * sockjs-client on the page; without it the Engine skips this transport.
+   * Options: sockjsPath ('/sockjs'), sockjs (passed to the SockJS constructor, e.g.
+   * {transports: ['xhr-streaming', 'xhr-polling']}), SockJS (the constructor).
+   *
+   * On the wire each SockJS message is one Socket.IO packet's text (what follows the
+   * "4" of an Engine.IO message); a binary attachment is its own message, "b" + base64.
+   * There is no Engine.IO handshake or ping: SockJS has its own heartbeat, so the
+   * open packet is made here with pingInterval 0. `subTransport` is the transport
+   * SockJS chose (xhr-streaming, xhr-polling, ...).
+   */
+  class SockJSTransport extends Transport {
+    get name() { return 'sockjs'; }
+    static isSupported(opts) { return !!getSockJS(opts); }
+    /** The router URL: sockjsPath on the endpoint's host, with the user's query. */
+    sockjsUrl() {
+      const query = Object.assign({}, this.query);
+      for (const k of ['EIO', 'transport', 'sid', 't']) delete query[k];
+      const opts = Object.assign({}, this.opts, {path: (this.opts.sockjsPath || '/sockjs').replace(/\/$/, '')});
+      return Transport.prototype.uri.call({opts, query}, this.opts.secure ? 'https' : 'http');
+    }
+    doOpen() {
+      const SockJS = getSockJS(this.opts);
+      try { this.sock = new SockJS(this.sockjsUrl(), null, Object.assign({}, this.opts.sockjs)); } catch (err) {
+        return setTimeout(() => { this.onError('sockjs error', err); this.onClose('transport error'); });
+      }
+      let opened = false;
+      this.sock.onopen = () => {
+        opened = true;
+        this.subTransport = this.sock.transport;
+        this.onOpen();
+        const sid = 'sockjs-' + Math.random().toString(36).slice(2, 12);
+        this.onPacket({type: 'open', data: JSON.stringify(
+          {sid, upgrades: [], pingInterval: 0, pingTimeout: 0, maxPayload: this.opts.maxPayload || 1e6})});
+      };
+      this.sock.onmessage = (ev) => {
+        const text = ev.data;
+        if (typeof text !== 'string') return this.emit('parseError', new ProtocolError('non-text SockJS message'));
+        let data = text;
+        if (text.charAt(0) === 'b') {
+          try { data = base64Decode(text.slice(1)); } catch (err) { return this.emit('parseError', err); }
+        }
+        this.onPacket({type: 'message', data});
+      };
+      this.sock.onclose = (ev) => {
+        if (!opened) this.onError('sockjs error', ev); // before the open: the Engine may fall back
+        this.onClose(opened ? 'transport close' : 'transport error');
+      };
+    }
+    /** Whether sockjs-client still holds or is posting messages (its xhr/jsonp sender;
+     *  sockjs-client 1.x internals, absent on its WebSocket, which flushes on close). */
+    sending() {
+      const t = this.sock && this.sock._transport;
+      return !!(t && ((t.sendBuffer && t.sendBuffer.length) || t.sendStop));
+    }
+    write(packets) {
+      for (const p of packets) {
+        if (p.type !== 'message') continue; // ping, pong, close: SockJS has its own
+        this.sock.send(isBinary(p.data) ? 'b' + base64Encode(p.data) : String(p.data));
+      }
+      if (!this.sending()) return;
+      // Report drain once sockjs-client has posted everything, so a close right after
+      // a write (socket.disconnect()) does not abort the last messages.
+      this.writable = false;
+      const check = () => {
+        if (this.readyState !== 'open') return;
+        if (this.sending()) this.drainTimer = setTimeout(check, 20);
+        else this.onDrain();
+      };
+      this.drainTimer = setTimeout(check, 20);
+    }
+    doClose() {
+      clearTimeout(this.drainTimer);
+      if (!this.sock) return;
+      this.sock.onopen = this.sock.onmessage = this.sock.onclose = null;
+      try { this.sock.close(); } catch (e) { /* already closed */ }
+    }
+  }
+
+  /** Registered transports by name (another can be added: io.transports.NAME = class ...). */
+  const transports = {websocket: WebSocketTransport, polling: PollingTransport, sockjs: SockJSTransport};
 
   // ---------------------------------------------------------------- engine (one Engine.IO session)
 
@@ -602,8 +686,7 @@
       const wasOpen = this.readyState !== 'opening';
       clearTimeout(this.pingTimer);
       if (this.probeTransport) { const p = this.probeTransport; this.probeTransport = null; p.off(); p.close(); }
-      this.transport.off();
-      this.transport.close();
+      if (this.transport) { this.transport.off(); this.transport.close(); } // none: no transport was available
       this.readyState = 'closed';
       this.id = null;
       this.writeBuffer = [];
@@ -941,7 +1024,8 @@
    * or function(cb)), query, reconnection (true), reconnectionAttempts (Infinity),
    * reconnectionDelay (1000), reconnectionDelayMax (5000), randomizationFactor (0.5),
    * timeout (20000, for the connection), ackTimeout, autoConnect (true), upgrade
-   * (true), withCredentials (false), forceNew, multiplex.
+   * (true), withCredentials (false), forceNew, multiplex; for the 'sockjs' transport:
+   * sockjsPath ('/sockjs'), sockjs (SockJS constructor options), SockJS.
    */
   function io(uri, opts) {
     if (typeof uri === 'object' && uri !== null) { opts = uri; uri = undefined; }

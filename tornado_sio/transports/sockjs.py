@@ -58,11 +58,9 @@ with warnings.catch_warnings():
     # shim at import time; the warning is about its code, not ours.
     warnings.simplefilter("ignore", DeprecationWarning)
     from sockjs.tornado import SockJSConnection, SockJSRouter
-    from sockjs.tornado import proto as sockjs_proto
     from sockjs.tornado import session as sockjs_session
     from sockjs.tornado import static as sockjs_static
     from sockjs.tornado import transports as sockjs_transports
-    from sockjs.tornado.basehandler import BaseHandler as _SockJSBaseHandler
 
 if TYPE_CHECKING:
     from ..engine import Prepared
@@ -380,7 +378,13 @@ class _Guard:
 
     opens_on: Optional[str] = None
     page_request = False
+    #: A long-lived response: it gets heartbeats (upstream starts none on the streaming
+    #: transports, so a vanished client behind a silent network was never noticed).
+    streaming = False
     server: _Router
+
+    def _attach_session(self, session_id: str, start_heartbeat: bool = False) -> bool:
+        return super()._attach_session(session_id, start_heartbeat or self.streaming)  # type: ignore[misc]
 
     def initialize(self, server: Any) -> None:  # type: ignore[override]
         router = server.get() if isinstance(server, _Holder) else server
@@ -622,11 +626,13 @@ class _XhrPolling(_Guard, sockjs_transports.XhrPollingTransport):
 @stream_request_body
 class _XhrStreaming(_Guard, sockjs_transports.XhrStreamingTransport):
     opens_on = "POST"
+    streaming = True
 
 
 @stream_request_body
 class _EventSource(_Guard, sockjs_transports.EventSourceTransport):
     opens_on = "GET"
+    streaming = True
 
 
 class _CallbackMixin(_Guard):
@@ -670,6 +676,8 @@ _HTML_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 @stream_request_body
 class _HtmlFile(_CallbackMixin, sockjs_transports.HtmlFileTransport):
+    streaming = True
+
     def get(self, session_id: str) -> None:  # type: ignore[override]
         # Upstream strips "_" and "." from the name (breaking sockjs-client's
         # "_jp.xxx"); the name is validated in prepare(), so use it as is.

@@ -2,11 +2,13 @@
 
 Every check (protocol version, origin, ``allow_request``, a known sid for an
 upgrade) runs in :meth:`EngineWebSocketHandler.get` before the 101 response, so
-a refused client gets an HTTP error, not a socket that opens and closes. (They
-do not rely on Tornado's ``check_origin``, which Tornado skips for a request
-without an ``Origin`` header: ``allow_request`` must run for those too.) Outgoing packets are written as ready frame
-bytes straight to the stream (see ``engine.Prepared``); the stream's write buffer
-is bounded by ``max_send_buffer`` so a client that does not read is cut off.
+a refused client gets an HTTP error, not a socket that opens and closes. They do
+not rely on Tornado's ``check_origin``, which Tornado skips for a request without
+an ``Origin`` header: ``allow_request`` must run for those too.
+
+Outgoing packets are written as ready frame bytes straight to the stream (see
+``engine.Prepared``); the stream's write buffer is bounded by ``max_send_buffer``
+so a client that does not read is cut off.
 """
 
 from __future__ import annotations

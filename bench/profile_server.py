@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Profile the tornado-sio bench server under one of bench/run.py's cases with py-spy.
 
-    python bench/profile.py echo_10 bcast_1000 poll_10 idle_5000
-    python bench/profile.py --peer pysio-tornado echo_10      # profile a Python peer instead
+    python bench/profile_server.py echo_10 bcast_1000 poll_10 idle_5000
+    python bench/profile_server.py --peer pysio-tornado echo_10      # profile a Python peer instead
 
 For each case: starts the server pinned like bench/run.py does, attaches
 ``py-spy record`` (sampling, non-blocking, idle excluded), runs the load
