@@ -30,6 +30,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "e.g. redis://127.0.0.1:6379/0 (needs pip install tornado-sio[redis])")
     parser.add_argument("--channel", default=None, help="pub/sub channel on the message queue "
                         "(default: tornado-sio)")
+    parser.add_argument("--sockjs-client-url", metavar="URL", default=None,
+                        help="where the page loads sockjs-client from for /?transport=sockjs "
+                             "(e.g. your own copy of sockjs.min.js under /static/)")
     parser.add_argument("--xheaders", action="store_true",
                         help="trust X-Real-Ip/X-Forwarded-For/X-Scheme from a reverse proxy (nginx)")
     return parser.parse_args(argv)
@@ -43,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.message_queue:
         socketio_kwargs.update(message_queue=args.message_queue, channel=args.channel)
     try:
-        app, socketio = make_app(socketio_kwargs, debug=args.debug)
+        app, socketio = make_app(socketio_kwargs, debug=args.debug, sockjs_client_url=args.sockjs_client_url)
         # SocketIO.run listens, logs "listening on http://HOST:PORT", and on SIGTERM/SIGINT
         # stops accepting, closes the connections (flushing what is queued) and returns.
         socketio.run(app, host=args.host, port=args.port, xheaders=args.xheaders)

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_app(socketio_kwargs: Optional[Dict[str, Any]] = None, *, debug: bool = False,
-             counter_interval: float = 5.0) -> Tuple[tornado.web.Application, SocketIO]:
+             counter_interval: float = 5.0,
+             sockjs_client_url: Optional[str] = None) -> Tuple[tornado.web.Application, SocketIO]:
     """Build the demo: the ``SocketIO`` server with the ``/test`` handlers, and the
     Tornado ``Application`` serving the page, its static files and the endpoint."""
     socketio = SocketIO(**(socketio_kwargs or {}))
@@ -31,6 +32,7 @@ def make_app(socketio_kwargs: Optional[Dict[str, Any]] = None, *, debug: bool = 
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
         demo_namespace=NAMESPACE,
+        sockjs_client_url=sockjs_client_url,
         debug=debug,
     )
     return app, socketio

@@ -411,6 +411,10 @@ class _RawBinary(Prepared):
         self._frames = build_frame(data, OP_BINARY)
 
 
+def _none() -> int:
+    return 0
+
+
 class EngineServer:
     """Engine.IO sessions, their heartbeats and limits, for one endpoint.
 
@@ -464,6 +468,9 @@ class EngineServer:
         self.allow_upgrades = allow_upgrades
         self.transports = tuple(transports)
         self.sessions: Dict[str, EngineSession] = {}
+        #: How many connections are served beside this engine (the SockJS bridge
+        #: sets it), so that ``max_connections`` bounds them all together.
+        self.extra_connections: Callable[[], int] = _none
         self._sweeper: Optional[PeriodicCallback] = None
 
     # -- handshake -------------------------------------------------------
@@ -494,7 +501,10 @@ class EngineServer:
         return True
 
     def at_capacity(self) -> bool:
-        return self.max_connections is not None and len(self.sessions) >= self.max_connections
+        """Whether ``max_connections`` sessions (with :attr:`extra_connections`) are open."""
+        if self.max_connections is None:
+            return False
+        return len(self.sessions) + self.extra_connections() >= self.max_connections
 
     def open_session(self, handshake: HandshakeRequest, transport: str) -> Optional[EngineSession]:
         """Create a session and tell the handler; the caller sends :meth:`open_packet`.

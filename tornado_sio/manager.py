@@ -68,8 +68,8 @@ class LocalManager:
                 socket.send(prepared)
             return
         for socket in self.store.recipients(namespace, to, skip):
-            ack_id = socket.add_ack(callback, timeout or self.server.ack_timeout)
-            socket.send_packet(SIOPacket(SIOType.EVENT, namespace, data, ack_id))
+            socket.send_with_ack(SIOPacket(SIOType.EVENT, namespace, data), callback,
+                                 timeout or self.server.ack_timeout)
 
     async def call(self, namespace: str, data: List[Any], sid: str, timeout: Optional[float]) -> Any:
         """Emit to one socket and wait for its ack (see :meth:`SocketIO.call`)."""
@@ -77,8 +77,7 @@ class LocalManager:
         if socket is None or socket.state == SocketState.DISCONNECTED:
             raise DisconnectedError(f"no client {sid} in namespace {namespace}")
         future: "asyncio.Future[List[Any]]" = asyncio.get_running_loop().create_future()
-        ack_id = socket.add_ack(future, None)
-        socket.send_packet(SIOPacket(SIOType.EVENT, namespace, data, ack_id))
+        ack_id = socket.send_with_ack(SIOPacket(SIOType.EVENT, namespace, data), future, None)
         try:
             answer = await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:

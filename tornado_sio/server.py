@@ -308,8 +308,8 @@ class SocketIO:
             return
         socket = client.sockets.get(packet.namespace)
         if socket is None:
-            log.info("connection %s: %s for namespace %s it has not joined; ignored",
-                     conn.sid, kind.name, packet.namespace)
+            client.note("unjoined", "%s for namespace %s it has not joined; ignored",
+                        kind.name, packet.namespace)
             return
         if kind == SIOType.EVENT or kind == SIOType.BINARY_EVENT:
             self._on_event(socket, packet)
@@ -338,10 +338,10 @@ class SocketIO:
         namespace = packet.namespace
         conn = client.conn
         if namespace in client.sockets:
-            log.info("connection %s: second CONNECT to %s; ignored", conn.sid, namespace)
+            client.note("reconnect", "second CONNECT to %s; ignored", namespace)
             return
         if not self._namespace_allowed(namespace):
-            log.info("connection %s: refused unknown namespace %s", conn.sid, namespace)
+            client.note("bad namespace", "refused unknown namespace %s", namespace)
             conn.send_message(prepare(SIOPacket(SIOType.CONNECT_ERROR, namespace,
                                                 {"message": "Invalid namespace"})))
             return
@@ -655,15 +655,14 @@ class SocketIO:
 
     def routes(self) -> list:
         """Tornado rules to add to any ``Application``: the endpoint and the browser client."""
+        from . import clientjs
+
         rules = self.engine.routes(self.path)
         if self.sockjs:
             from .transports import sockjs as sockjs_transport
 
             rules = rules + sockjs_transport.routes(self, self.sockjs_prefix)
-        try:
-            from . import clientjs
-        except ImportError:  # pragma: no cover - the client ships with the package
-            return rules
+            self.engine.extra_connections = lambda: len(sockjs_transport.connections(self))
         return rules + clientjs.routes()
 
     @property
@@ -681,13 +680,18 @@ class SocketIO:
         the server" and would not reconnect when the server comes back. The
         server-side ``disconnect`` handlers run with ``"server shutting down"``.
         """
+        from .transports import sockjs as sockjs_transport
+
         for socket in list(self.rooms_store.sockets.values()):
             self._socket_gone(socket, "server shutting down")
         self.engine.close_all("server shutting down")
+        sockjs_transport.close_all(self, "server shutting down")
         deadline = time.monotonic() + timeout
-        while self.engine.undelivered() and time.monotonic() < deadline:
+        while ((self.engine.undelivered() or sockjs_transport.undelivered(self))
+               and time.monotonic() < deadline):
             await asyncio.sleep(0.05)
         self.engine.stop()
+        sockjs_transport.stop(self)
         if self._ack_sweeper is not None:
             self._ack_sweeper.stop()
             self._ack_sweeper = None

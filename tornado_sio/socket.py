@@ -60,12 +60,20 @@ class Client:
     ``close(reason)`` and ``mark_connected()`` / ``mark_idle()``.
     """
 
-    __slots__ = ("conn", "decoder", "sockets")
+    __slots__ = ("conn", "decoder", "sockets", "_noted")
 
     def __init__(self, conn: Any, decoder: Decoder) -> None:
         self.conn = conn
         self.decoder = decoder
         self.sockets: Dict[str, "Socket"] = {}
+        self._noted: Set[str] = set()
+
+    def note(self, kind: str, message: str, *args: Any) -> None:
+        """Log a tolerated oddity of this client at INFO once per kind, then at DEBUG,
+        so a client repeating it at wire speed cannot flood the logs."""
+        level = logging.DEBUG if kind in self._noted else logging.INFO
+        self._noted.add(kind)
+        log.log(level, "connection %s: " + message, self.conn.sid, *args)
 
 
 class Socket:
@@ -122,6 +130,22 @@ class Socket:
     def send_packet(self, packet: SIOPacket) -> None:
         self.send(prepare(packet))
 
+    def send_with_ack(self, packet: SIOPacket, target: AckTarget, timeout: Optional[float]) -> int:
+        """Send *packet* with a fresh ack id for *target*; return the id.
+
+        The ack is registered only once the packet has encoded, so data refused
+        by the encoder leaves nothing pending.
+        """
+        ack_id = self.add_ack(target, timeout)
+        packet.id = ack_id
+        try:
+            prepared = prepare(packet)
+        except Exception:
+            self.forget_ack(ack_id)
+            raise
+        self.send(prepared)
+        return ack_id
+
     def accept(self) -> None:
         """Send the CONNECT reply, then whatever the connect handler emitted."""
         self.state = SocketState.CONNECTED
@@ -163,6 +187,8 @@ class Socket:
 
     def forget_ack(self, ack_id: int) -> None:
         self._acks.pop(ack_id, None)
+        if not self._acks:
+            self.server._ack_waiting.discard(self)
 
     def expire_acks(self, now: float) -> bool:
         """Drop callbacks past their deadline; return whether any remain."""
