@@ -34,12 +34,12 @@ setup(
     zip_safe=False,
     python_requires=">=3.9",
     install_requires=[
-        "tornado>=6.5.7",
+        "tornado>=6.5.8",
         "sockjs-tornado>=1.0.7",
     ],
     extras_require={
         "redis": ["redis>=5.0", "msgpack>=1.0"],
-        "fast": ["orjson>=3.9"],
+        "fast": ["orjson>=3.11.5"],
         "test": [
             "pytest",
             "pytest-timeout",

@@ -18,7 +18,6 @@ import tracemalloc
 import zlib
 from pathlib import Path
 
-import pytest
 import tornado
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.testing import gen_test
@@ -193,9 +192,6 @@ class MaxConnectionsTest(HardeningTestCase):
 class MaxConnectionsAcrossTransportsTest(HardeningTestCase):
     socketio_options = {"cors_allowed_origins": "*", "max_connections": 2}
 
-    @pytest.mark.xfail(strict=True, reason="sockjs.py: the SockJS router counts Engine.IO sessions but the "
-                       "engine does not count SockJS sessions; _Router.__init__ should set "
-                       "self.engine.extra_connections = lambda: len(connections(sio))")
     @gen_test
     async def test_sockjs_and_engineio_connections_count_toward_one_limit(self):
         if not self.socketio.sockjs:

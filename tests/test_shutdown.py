@@ -18,7 +18,6 @@ import subprocess
 import sys
 from typing import List, Optional, Tuple
 
-import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -184,9 +183,5 @@ def test_sigterm_flushes_and_closes_websocket_and_polling_clients_and_exits_0(tm
     _run_demo_and(_websocket_and_polling, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="server.py SocketIO.shutdown() closes Engine.IO sessions only: SockJS "
-                   "sessions get no c[3000,...] close frame (the TCP connection is dropped by "
-                   "close_all_connections) and the SockJS sweep timer is never stopped; it should call "
-                   "transports.sockjs.close_all(self, reason) and sockjs.stop(self)")
 def test_sigterm_closes_sockjs_clients_with_a_close_frame(tmp_path):
     _run_demo_and(_sockjs, tmp_path)

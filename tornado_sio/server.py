@@ -698,7 +698,16 @@ class SocketIO:
         await self.manager.stop()
 
     def run(self, app: Any, host: str = "127.0.0.1", port: int = 5000, **server_kwargs: Any) -> None:
-        """Listen and run the IOLoop until SIGINT/SIGTERM, then shut down gracefully."""
+        """Listen and run the IOLoop until SIGINT/SIGTERM, then shut down gracefully.
+
+        *server_kwargs* go to Tornado's ``HTTPServer`` (``xheaders=True`` behind a
+        proxy, ``ssl_options`` for TLS). Unless given, ``idle_connection_timeout``
+        is 75 s (Tornado's default keeps an idle keep-alive connection for an
+        hour) and ``body_timeout`` 30 s (Tornado's default waits forever for a
+        slow body).
+        """
+        server_kwargs.setdefault("idle_connection_timeout", 75)
+        server_kwargs.setdefault("body_timeout", 30)
 
         async def main() -> None:
             await self.start()
