@@ -47,7 +47,7 @@ from .engine import Prepared
 from .exceptions import AckTimeout, DisconnectedError, EncodeError, MessageQueueError, TornadoSIOError
 from .manager import LocalManager, call_result
 from .protocol import jsonutil
-from .protocol.socketio import SIOPacket, SIOType, encode
+from .protocol.socketio import SIOPacket, SIOType, deconstruct, encode
 from .rooms import Rooms, RoomStore, room_list
 from .socket import CLIENT_MAX_ATTACHMENTS, Socket, SocketState
 
@@ -96,23 +96,6 @@ def redact_url(url: str) -> str:
 def _cname(text: str) -> bytes:
     """A channel name as bytes (lone surrogates allowed, so any room name routes)."""
     return text.encode("utf-8", "surrogatepass")
-
-
-def _deconstruct(obj: Any, buffers: List[bytes]) -> Any:
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        buffers.append(bytes(obj))
-        return {"_placeholder": True, "num": len(buffers) - 1}
-    if isinstance(obj, (list, tuple)):
-        return [_deconstruct(item, buffers) for item in obj]
-    if isinstance(obj, dict):
-        return {key: _deconstruct(value, buffers) for key, value in obj.items()}
-    return obj
-
-
-def deconstruct(obj: Any) -> Tuple[Any, List[bytes]]:
-    """*obj* with each bytes value replaced by ``{"_placeholder":true,"num":n}``."""
-    buffers: List[bytes] = []
-    return _deconstruct(obj, buffers), buffers
 
 
 def reconstruct(obj: Any, buffers: List[bytes]) -> Any:

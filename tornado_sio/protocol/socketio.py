@@ -32,6 +32,7 @@ from ..exceptions import EncodeError, PayloadTooLarge, ProtocolError
 from .jsonutil import DEFAULT_MAX_DEPTH, dumps, loads
 
 __all__ = [
+    "deconstruct",
     "SIOType",
     "SIOPacket",
     "RESERVED_EVENTS",
@@ -127,6 +128,13 @@ def _deconstruct(obj: Any, buffers: List[bytes]) -> Any:
     if isinstance(obj, dict):
         return {key: _deconstruct(value, buffers) for key, value in obj.items()}
     return obj
+
+
+def deconstruct(obj: Any) -> Tuple[Any, List[bytes]]:
+    """*obj* with each bytes-like value replaced by ``{"_placeholder":true,"num":n}``,
+    and the values in placeholder order (what a BINARY packet carries)."""
+    buffers: List[bytes] = []
+    return _deconstruct(obj, buffers), buffers
 
 
 def _encode_binary(ptype: SIOType, data: Any, error: EncodeError) -> Tuple[SIOType, str, List[bytes]]:
