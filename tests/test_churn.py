@@ -23,7 +23,7 @@ from typing import Tuple
 from tornado.testing import gen_test
 
 from tests.rawclient import RawPolling, RawWebSocket
-from tests.test_hardening_support import HardeningTestCase
+from tests.hardening_support import HardeningTestCase
 from tornado_sio import emit, join_room
 
 CYCLES = 10_000

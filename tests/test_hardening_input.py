@@ -16,7 +16,7 @@ from tornado.httpclient import HTTPClientError
 from tornado.testing import gen_test
 
 from tests.rawclient import RawPolling, RawWebSocket, error_of
-from tests.test_hardening_support import HardeningTestCase, RawFrames, chunked_post, nested, raw_http
+from tests.hardening_support import HardeningTestCase, RawFrames, chunked_post, nested, raw_http
 
 LIMIT = 10_000  # max_http_buffer_size for this suite: small, so oversized inputs are cheap
 PLACEHOLDER = {"_placeholder": True, "num": 0}

@@ -24,7 +24,7 @@ from tornado.testing import gen_test
 from tornado.websocket import WebSocketClosedError, websocket_connect
 
 from tests.rawclient import RawPolling, RawWebSocket
-from tests.test_hardening_support import HardeningTestCase, RawFrames
+from tests.hardening_support import HardeningTestCase, RawFrames
 from tornado_sio import AckTimeout, DisconnectedError, EncodeError, SocketIO, TornadoSIOError, emit, request, send
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,8 +194,7 @@ class MaxConnectionsAcrossTransportsTest(HardeningTestCase):
 
     @gen_test
     async def test_sockjs_and_engineio_connections_count_toward_one_limit(self):
-        if not self.socketio.sockjs:
-            self.skipTest("SockJS is off")
+        assert self.socketio.sockjs, "SockJS is on by default"
         sockjs = []
         for i in range(2):
             url = self.get_url(f"/sockjs/000/limit{i}/websocket").replace("http", "ws")
@@ -520,8 +519,7 @@ class AllowRequestTest(HardeningTestCase):
 
     @gen_test
     async def test_allow_request_runs_for_a_sockjs_websocket_without_an_origin_header(self):
-        if not self.socketio.sockjs:
-            self.skipTest("SockJS is off")
+        assert self.socketio.sockjs, "SockJS is on by default"
         url = self.get_url("/sockjs/000/abcdefgh/websocket").replace("http", "ws")
         with self.assertRaises(HTTPClientError) as ctx:
             await websocket_connect(HTTPRequest(url))

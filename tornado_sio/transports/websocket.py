@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Optional, Union
 
-from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
 from ..engine import EngineSession, HandshakeRequest, origin_allowed
@@ -153,12 +153,31 @@ class EngineWebSocketHandler(EngineRequestMixin, WebSocketHandler):
             self._upgrade_of.end_probe(self)
 
     def write_raw(self, data: bytes) -> bool:
-        """Write ready frame bytes; False when the client is gone or not reading."""
+        """Write ready frame bytes; False when the client is gone or not reading.
+
+        When nothing is waiting in Tornado's write buffer (the usual case), the
+        bytes go straight to the socket: no Future, buffer entry or callback per
+        write, which is most of the cost of a broadcast to many clients. What the
+        kernel does not take, and every write on a TLS stream, goes through
+        ``IOStream.write`` as usual, so ordering and the ``max_send_buffer`` bound
+        hold.
+        """
         conn = self.ws_connection
         if conn is None or conn.is_closing():
             return False
+        stream = conn.stream
+        if type(stream) is IOStream and not stream._write_buffer:
+            try:
+                sent = stream.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # let IOStream.write meet the error and close the stream its way
+            if sent == len(data):
+                return True
+            data = data[sent:]
         try:
-            conn.stream.write(data)
+            stream.write(data)
         except StreamBufferFullError:
             log.warning("session %s: websocket send buffer over %d bytes (client not reading); closing",
                         getattr(self.session, "sid", "?"), self.engine.max_send_buffer)
