@@ -166,6 +166,7 @@ def main() -> int:
     ap.add_argument("cases", nargs="+", help="case ids from bench/run.py (echo_10, bcast_1000, poll_10, ...)")
     ap.add_argument("--peer", default=bench.SUBJECT, choices=[p for p in bench.PEERS if p != "node"])
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    ap.add_argument("--patch", default=None, help="run tornado-sio with bench/experiments/patches.py NAME")
     ap.add_argument("--quick", action="store_true", help="use the --quick variants of the cases")
     ap.add_argument("--memory", action="store_true",
                     help="for an idle_* case: tracemalloc snapshots at the baseline and with every client "
@@ -178,6 +179,10 @@ def main() -> int:
         return 2
     bench.raise_nofile()
     bench.ensure_node_packages(False)
+    if args.patch:
+        name = f"{args.peer}+{args.patch}"
+        bench.PEERS[name] = {"label": name, "cmd": [*bench.PEERS[args.peer]["cmd"], "--patch", args.patch]}
+        args.peer = name
     cases: Dict[str, bench.Case] = {c.id: c for c in bench.make_cases(args.quick, 5.0)}
     pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     env = bench.Env(pin)

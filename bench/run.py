@@ -201,7 +201,18 @@ def machine_info() -> Dict[str, str]:
             return "?"
 
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    commit = "?"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "?"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tornado_sio"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        if dirty:
+            commit += " + uncommitted changes in tornado_sio/"
+    except (OSError, subprocess.SubprocessError):
+        pass
     return {
+        "commit": commit,
         "cpu": cpu, "cores": str(os.cpu_count()), "memory": mem,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(), "node": node,
@@ -526,6 +537,8 @@ def build_report(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[
     lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}. "
                  f"{meta['pinning']}")
     lines.append("")
+    lines.append(f"tornado-sio: commit {info['commit']}.")
+    lines.append("")
     lines.append(f"Software: Python {info['python']}, Node {info['node']}, Tornado {info['tornado']}, "
                  f"python-socketio {info['python-socketio']} (python-engineio {info['python-engineio']}), "
                  f"uvicorn {info['uvicorn']} (uvloop {info['uvloop']}), Node socket.io {info['socket.io (node)']}, "
@@ -536,7 +549,6 @@ def build_report(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|")
     for case in cases:
-        subject = outcomes.get((SUBJECT, case.id))
         template = None
         for p in peers:
             o = outcomes.get((p, case.id))
@@ -585,8 +597,8 @@ def build_report(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[
     # CPU shares
     lines.append("## CPU share during the measured window")
     lines.append("")
-    lines.append("Share of one core (1.00 = a full core): server / load generator / everything else on the "
-                 "machine (other processes and network softirq). The load generator must stay below 1.00 "
+    lines.append("Share of one core (1.00 = a full core): server / load generator / other processes on the "
+                 "machine (interrupt and softirq time left out). The load generator must stay below 1.00 "
                  "for a figure to be the server's; a server near 1.00 is saturated; a large third figure "
                  "means other work shared the machine during that run.")
     lines.append("")
@@ -628,7 +640,7 @@ METHOD = """\
 - Load generator: `bench/loadgen.js`, one node process speaking raw Engine.IO v4 / Socket.IO v5
   frames over a minimal RFC 6455 client on `node:net` (or the `ws` package with `--client ws`,
   permessage-deflate off either way); long-polling over `node:http` keep-alive agents. It answers
-  pings. Its CPU share is in the table below.
+  pings. Its CPU share is in the CPU share table above.
 - Echo: each client keeps one request in flight (`42["echo",{...}]` → `42["echo",{...}]`, or
   `42<id>["echo_ack",{...}]` → `43<id>[{...}]`); round trips/s over the measured window.
 - Broadcast: one of the N clients emits `42["bcast",{"seq":n}]`; the server re-emits it to the
@@ -638,7 +650,8 @@ METHOD = """\
 - Idle: 5,000 clients connect (100 handshakes in flight) and stay; RSS growth of the server
   process between a warmed-up baseline and all clients connected, divided by the clients.
 - Redis: two server processes of the same peer behind one redis-server (all three on the
-  server CPU), clients split between them, the broadcast published by one of them.
+  server CPU, and counted together as the server's CPU), clients split between them, the
+  broadcast published by one of them.
 - Each case starts fresh server processes; peers alternate within each case.
 """
 

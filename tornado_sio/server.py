@@ -456,7 +456,7 @@ class SocketIO:
         event_token = context._current_event.set(event if event not in _SPECIAL else None)
         try:
             result = handler(*args)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 if not self.async_handlers and event not in _SPECIAL:
                     socket.running = True
                 self._spawn(self._finish_handler(socket, result, ack_id, event))
@@ -485,7 +485,7 @@ class SocketIO:
 
     def _drain_queue(self, socket: Socket) -> None:
         while socket.queue and not socket.running and socket.connected:
-            handler, args, ack_id, event = socket.queue.popleft()
+            handler, args, ack_id, event = socket.queue.pop(0)
             self._invoke(socket, handler, args, ack_id, event)
 
     def _send_ack(self, socket: Socket, ack_id: int, result: Any) -> None:

@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Dict, List
+from typing import Dict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -19,8 +19,6 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 import tornado.web  # noqa: E402
 
-from tornado_sio import SocketIO, emit  # noqa: E402
-
 
 def _trace_allocations(directory: str) -> None:
     import signal
@@ -55,6 +53,9 @@ def main() -> None:
         patches.apply(args.patch)
     if args.tracemalloc:
         _trace_allocations(args.tracemalloc)
+
+    # imported after the patches (if any), so `emit` is the patched one
+    from tornado_sio import SocketIO, emit
 
     kwargs = {"message_queue": args.redis} if args.redis else {}
     sio = SocketIO(cors_allowed_origins="*", **kwargs)

@@ -13,10 +13,13 @@ so a client that does not read is cut off.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import struct
 from typing import Optional, Union
 
 from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
+from tornado.util import _websocket_mask
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
 from ..engine import EngineSession, HandshakeRequest, origin_allowed
@@ -30,13 +33,123 @@ __all__ = ["EngineWebSocketHandler"]
 log = logging.getLogger("tornado_sio.transports")
 
 
+_READ_CHUNK = 65536
+_YIELD_EVERY = 256 * 1024
+_unpack_u16 = struct.Struct("!H").unpack_from
+_unpack_u64 = struct.Struct("!Q").unpack_from
+
+
 class _Protocol13(WebSocketProtocol13):
-    """Tornado's protocol, logging the one close it decides on its own: 1009.
+    """Tornado's protocol with a batched frame reader, and logging of its 1009 close.
+
+    Reading: Tornado awaits three ``read_bytes()`` per frame and re-registers the
+    socket with epoll after each message (about 45% of the CPU of an echo). This
+    reader takes whatever bytes are available (up to 64 KiB) and parses every
+    complete frame in them, applying Tornado's own rules frame by frame: reserved
+    bits and long or fragmented control frames abort; a message (its fragments
+    counted together) over ``max_message_size`` is refused at its header with
+    1009, before its payload is buffered; control frames may interleave with
+    fragments; each message goes to Tornado's ``_handle_message`` (UTF-8 check,
+    ping/pong, close). With permessage-deflate negotiated, Tornado's reader is
+    used unchanged. Like Tornado's, it yields to the event loop every 256 KiB
+    (counting at least 1 KiB per frame).
 
     Tornado closes with 1009 when a message (or its fragments so far, or its
     decompressed form) passes ``max_message_size``; it logs nothing, so this
     says which session hit the limit, once, and marks the close a transport error.
     """
+
+    async def _receive_frame_loop(self) -> None:
+        if self._decompressor is not None:
+            await super()._receive_frame_loop()
+            return
+        stream = self.stream
+        buf = bytearray()
+        work = 0
+        try:
+            while not self.client_terminated:
+                chunk = await stream.read_bytes(_READ_CHUNK, partial=True)
+                self._wire_bytes_in += len(chunk)
+                buf += chunk
+                pos = self._parse_frames(buf)
+                if pos < 0:
+                    return
+                del buf[:pos]
+                work += len(chunk) + 1024
+                if work >= _YIELD_EVERY:
+                    work = 0
+                    await asyncio.sleep(0)
+        except StreamClosedError:
+            self._abort()
+        finally:
+            self.handler.on_ws_connection_close(self.close_code, self.close_reason)
+
+    def _parse_frames(self, data: bytearray) -> int:
+        """Handle every complete frame in *data*; return the bytes used, -1 to stop."""
+        pos, end = 0, len(data)
+        max_size = self.params.max_message_size
+        while end - pos >= 2:
+            b0, b1 = data[pos], data[pos + 1]
+            length = b1 & 0x7F
+            head = pos + 2
+            if length == 126:
+                if end - head < 2:
+                    break
+                length = _unpack_u16(data, head)[0]
+                head += 2
+            elif length == 127:
+                if end - head < 8:
+                    break
+                length = _unpack_u64(data, head)[0]
+                head += 8
+            opcode = b0 & 0x0F
+            if b0 & 0x70 or (opcode & 0x8 and (length >= 126 or not b0 & 0x80)):
+                self._abort()  # reserved bits, or a long or fragmented control frame
+                return -1
+            fragments = self._fragmented_message_buffer
+            if length + (len(fragments) if fragments is not None and not opcode & 0x8 else 0) > max_size:
+                self.close(1009, "message too big")
+                self._abort()
+                return -1
+            masked = b1 & 0x80
+            body = head + (4 if masked else 0)
+            if end - body < length:
+                break
+            payload = bytes(data[body:body + length])
+            if masked:
+                payload = _websocket_mask(bytes(data[head:head + 4]), payload)
+            pos = body + length
+            if not self._dispatch_frame(b0 & 0x80, opcode, payload) or self.client_terminated:
+                return -1
+        return pos
+
+    def _dispatch_frame(self, final: int, opcode: int, data: bytes) -> bool:
+        """Tornado's per-frame rules (fragments, control frames); False to stop reading."""
+        if opcode & 0x8:
+            self._handle_message(opcode, data)
+            return True
+        if opcode == 0:
+            if self._fragmented_message_buffer is None:
+                self._abort()  # nothing to continue
+                return False
+            self._fragmented_message_buffer.extend(data)
+            if not final:
+                return True
+            opcode = self._fragmented_message_opcode
+            data = bytes(self._fragmented_message_buffer)
+            self._fragmented_message_buffer = None
+        else:
+            if self._fragmented_message_buffer is not None:
+                self._abort()  # a new message before the last one finished
+                return False
+            if not final:
+                self._fragmented_message_opcode = opcode
+                self._fragmented_message_buffer = bytearray(data)
+                return True
+        handled = self._handle_message(opcode, data)
+        if handled is not None:
+            asyncio.ensure_future(handled)
+        return True
 
     def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
         handler = self.handler
