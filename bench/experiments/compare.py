@@ -2,7 +2,7 @@
 """Measure candidate optimisations (bench/experiments/patches.py) against the
 unmodified library, on bench/run.py's cases, alternating, best of --repeats.
 
-    python bench/experiments/compare.py --patches ws_direct_send ws_fast_read all \\
+    python bench/experiments/compare.py --patches lean_dispatch ws_raw_transport all \\
         --scenarios echo_10,bcast_1000,poll_10 --repeats 3 --nice -10
 
 Writes bench/results/experiments.md. Measuring only: nothing here changes the

@@ -74,7 +74,7 @@ _STRICT = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default
 )
 # Same, escaping non-ASCII: only used when the text holds lone surrogates,
-# which cannot be written as UTF-8 but are valid JSON as \\uXXXX escapes
+# which cannot be written as UTF-8 but are valid JSON as \\u escapes of four hex digits
 # (exactly what JavaScript's JSON.stringify writes for them).
 _STRICT_ASCII = json.JSONEncoder(
     ensure_ascii=True, allow_nan=False, separators=(",", ":"), default=_default
