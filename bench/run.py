@@ -46,8 +46,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 PEERS: Dict[str, Dict[str, Any]] = {
     "tornado-sio": {"label": "tornado-sio", "cmd": [sys.executable, "servers/tornado_sio_server.py"]},
-    "pysio-tornado": {"label": "python-socketio (Tornado)", "cmd": [sys.executable, "servers/pysio_tornado_server.py"]},
-    "pysio-uvicorn": {"label": "python-socketio (uvicorn)", "cmd": [sys.executable, "servers/pysio_uvicorn_server.py"]},
+    "pysio-tornado": {"label": "python-socketio (Tornado)", "cmd": [sys.executable, "servers/pysio_server.py", "--on", "tornado"]},
+    "pysio-uvicorn": {"label": "python-socketio (uvicorn)", "cmd": [sys.executable, "servers/pysio_server.py", "--on", "uvicorn"]},
     "node": {"label": "Node socket.io 4.8", "cmd": ["node", "servers/node_server.js"]},
 }
 PEER_ORDER = list(PEERS)

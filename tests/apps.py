@@ -172,6 +172,18 @@ def async_test(timeout: float = 30.0) -> Callable[[Callable[..., Any]], Callable
     return decorate
 
 
+async def close_client(sio: Any) -> None:
+    """Disconnect a python-socketio ``AsyncClient`` (bounded) and make sure its
+    aiohttp session is closed too, whatever state the client is in."""
+    try:
+        await asyncio.wait_for(sio.disconnect(), 5)
+    except Exception:
+        pass
+    http = getattr(sio.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
+
+
 async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
     """Wait (bounded) until *predicate()* is true."""
     loop = asyncio.get_running_loop()

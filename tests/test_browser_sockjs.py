@@ -18,23 +18,9 @@ import pytest
 import tornado.web
 
 from tests import support
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, NO_WEBSOCKET, DemoPage, serve_in_thread, token
+from tests.test_browser import NO_WEBSOCKET, DemoPage, browser, serve_in_thread, token  # noqa: F401 (browser: fixture)
 
 SOCKJS_ASSET = "/test-assets/sockjs.min.js"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    support.need(CHROMIUM, "apt-get install chromium")
-    support.need_python_module("playwright")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from tests import support
-from tests.apps import BAD_AUTH, DemoServer, async_test, serve, until, with_transports
+from tests.apps import BAD_AUTH, DemoServer, async_test, close_client, serve, until, with_transports
 
 try:
     import aiohttp  # noqa: F401  (python-socketio's AsyncClient runs on it)
@@ -93,14 +93,7 @@ class PyClient:
         assert await self.expect("echo", namespace) == ["sync marker"]
 
     async def close(self) -> None:
-        try:
-            await asyncio.wait_for(self.sio.disconnect(), 5)
-        except Exception:
-            pass
-        # aiohttp's session is closed by the client on disconnect; make sure of it
-        http = getattr(self.sio.eio, "http", None)
-        if http is not None and not http.closed:
-            await http.close()
+        await close_client(self.sio)
 
 
 class clients:

@@ -22,7 +22,7 @@ support.need_python_module("aiohttp")
 
 import socketio  # noqa: E402
 
-from tests.apps import async_test, serve  # noqa: E402
+from tests.apps import async_test, close_client, serve  # noqa: E402
 from tests.test_sockjs import WAIT, SockJSClient, open_client, sio_packet  # noqa: E402
 from tornado_sio.transports import sockjs as sockjs_transport  # noqa: E402
 
@@ -74,13 +74,7 @@ class PyPeer:
         self.events.remove(["echo", MARKER])
 
     async def close(self) -> None:
-        try:
-            await asyncio.wait_for(self.sio.disconnect(), 5)
-        except Exception:
-            pass
-        http = getattr(self.sio.eio, "http", None)
-        if http is not None and not http.closed:
-            await http.close()
+        await close_client(self.sio)
 
 
 class SockJSPeer:
