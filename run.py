@@ -4,7 +4,8 @@
 Listens on 127.0.0.1:5000 by default. SIGTERM or Ctrl-C stops accepting
 connections, tells the clients, and exits within a few seconds. With
 ``--message-queue redis://...`` several processes share emits and rooms; an
-unreachable Redis makes it exit with status 1.
+unreachable Redis makes it exit with status 1, as does a ``--sockjs-client-url``
+the server refuses (see ``docs/sockjs.md``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--channel", default=None, help="pub/sub channel on the message queue "
                         "(default: tornado-sio)")
     parser.add_argument("--sockjs-client-url", metavar="URL", default=None,
-                        help="where the page loads sockjs-client from for /?transport=sockjs "
-                             "(e.g. your own copy of sockjs.min.js under /static/)")
+                        help="where browsers load sockjs-client from, on the page (/?transport=sockjs) "
+                             "and in the SockJS iframe page: a path on this server (/static/sockjs.min.js) "
+                             "or an http(s) URL (default: sockjs-client 1.6.1 on jsDelivr, SRI-pinned)")
+    parser.add_argument("--sockjs-client-integrity", metavar="HASH", default=None,
+                        help="the SRI hash (sha384-...) of --sockjs-client-url; required for a URL "
+                             "on another origin")
     parser.add_argument("--xheaders", action="store_true",
                         help="trust X-Real-Ip/X-Forwarded-For/X-Scheme from a reverse proxy (nginx)")
     return parser.parse_args(argv)
@@ -46,7 +51,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.message_queue:
         socketio_kwargs.update(message_queue=args.message_queue, channel=args.channel)
     try:
-        app, socketio = make_app(socketio_kwargs, debug=args.debug, sockjs_client_url=args.sockjs_client_url)
+        # ValueError: a setting the server refuses (--sockjs-client-url on another origin without its hash).
+        app, socketio = make_app(socketio_kwargs, debug=args.debug, sockjs_client_url=args.sockjs_client_url,
+                                 sockjs_client_integrity=args.sockjs_client_integrity)
+    except (MessageQueueError, ImportError, ValueError) as exc:
+        log.error("cannot start: %s", exc)
+        sys.exit(1)
+    try:
         # SocketIO.run listens, logs "listening on http://HOST:PORT", and on SIGTERM/SIGINT
         # stops accepting, closes the connections (flushing what is queued) and returns.
         socketio.run(app, host=args.host, port=args.port, xheaders=args.xheaders)

@@ -8,7 +8,9 @@
 // Config: {scenario, url | urls, clients, warmup, duration, window, rate,
 //          rateDuration, concurrency, maxSeconds, payload}
 // Scenarios: echo, echo_ack, bcast (saturation, then optional fixed rate),
-//            idle (connect N, hold, report connects/s), poll_echo.
+//            idle (connect N, hold, report connects/s), poll_echo,
+//            soak (N idle clients answering pings, plus paced echo, broadcast
+//            and churn at once; see bench/soak.py).
 // Output: one JSON object per line on stdout:
 //   {"phase": "...", ...}   a point the orchestrator may act on (CPU/RSS samples);
 //                           for phases with "wait": true the generator waits for a
@@ -62,7 +64,7 @@ class Samples {
     const s = this.a.subarray(0, this.n).slice().sort();
     const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
     let sum = 0; for (let i = 0; i < s.length; i++) sum += s[i];
-    return { count: this.total, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: s[s.length - 1], mean: sum / s.length };
+    return { count: this.total, min: s[0], p50: q(0.5), p90: q(0.9), p99: q(0.99), max: s[s.length - 1], mean: sum / s.length };
   }
 }
 
@@ -188,7 +190,10 @@ class WsClient {
         this.h.onAck(this, id, buf);
       } else if (s === 0x30) { this.connected = true; this._resolve(this); } // '0' connect
       else if (s === 0x34) { this.h.onError && this.h.onError(this, buf.toString()); }
-    } else if (t === 0x32) this.ws.send('3'); // ping -> pong
+    } else if (t === 0x32) { // ping -> pong
+      if (this.h.onPing) this.h.onPing(this);
+      this.ws.send('3');
+    }
     else if (t === 0x30) this.ws.send('40'); // open -> connect namespace "/"
   }
   send(text) { this.ws.send(text); }
@@ -443,6 +448,118 @@ async function pollEcho() {
     seconds: wall, connect_seconds: connectSeconds };
 }
 
+// ---------------------------------------------------------------- soak
+// N idle clients (they answer pings; the time of each ping is kept, for the
+// ping interval), and at the same time, during `duration` s:
+//   - `echoClients` clients each sending an echo every 1/`echoRate` s (open
+//     loop: latency of every reply);
+//   - one client broadcasting to everyone every `bcastEvery` s (latency of
+//     every delivery);
+//   - churn: a new client every 1/`churnRate` s, its connect time (TCP to
+//     the Socket.IO CONNECT), closed again after `churnHold` s.
+// Bounded: every timer stops at the end of the window; churn and echo counts
+// are bounded by rate x duration.
+async function soak() {
+  const n = cfg.clients;
+  const duration = cfg.duration;
+  const pingTimes = new Map(); // client index -> [t, ...] (ms)
+  let measuring = false;
+  const idleHandlers = {
+    onEvent: (c, buf) => {
+      if (!measuring || buf[4] !== 0x62) return; // 42["bcast",...
+      const s = seqOf(buf); const t0 = bcastSent.get(s);
+      if (t0 !== undefined) bcastLat.add(now() - t0);
+    },
+    onAck: noop,
+    onPing: (c) => { let a = pingTimes.get(c.idx); if (!a) { a = []; pingTimes.set(c.idx, a); } a.push(now()); },
+  };
+  const bcastSent = new Map(); const bcastLat = new Samples();
+  const cpu0 = cpuWindow();
+  const { clients, seconds } = await connectMany([cfg.url], n, idleHandlers, cfg.concurrency || 100);
+  const connectCpu = cpu0();
+  await phase('connected', { clients: clients.filter((c) => c.connected).length });
+  // echo clients (their own handlers: replies by seq)
+  const echoLat = new Samples(); let echoErrors = 0; let echoLost = 0;
+  const echoHandlers = {
+    onEvent: (c, buf) => {
+      if (buf[4] !== 0x65) return; // not 42["echo",... (the broadcast reaches these clients too)
+      const s = seqOf(buf); const t0 = c.sent.get(s);
+      if (t0 === undefined) { echoErrors++; return; }
+      c.sent.delete(s);
+      if (measuring) echoLat.add(now() - t0);
+    },
+    onAck: noop,
+  };
+  const echo = (await connectMany([cfg.url], cfg.echoClients || 10, echoHandlers, 10)).clients;
+  for (const c of echo) c.sent = new Map();
+  const sender = echo[0];
+  await sleep((cfg.settle || 5) * 1000);
+  for (const a of pingTimes.values()) a.length = 0; // intervals from the window only
+  // timers
+  const timers = [];
+  const echoEvery = 1000 / (cfg.echoRate || 50);
+  echo.forEach((c, i) => {
+    setTimeout(() => timers.push(setInterval(() => {
+      c.seq++; c.sent.set(c.seq, now());
+      c.send(`42["echo",{"seq":${c.seq},"msg":"soak"}]`);
+    }, echoEvery)), (i * echoEvery) / echo.length);
+  });
+  let bseq = 0;
+  if (cfg.bcastEvery) {
+    timers.push(setInterval(() => {
+      bseq++; bcastSent.set(bseq, now());
+      sender.send(`42["bcast",{"seq":${bseq}}]`);
+    }, cfg.bcastEvery * 1000));
+  }
+  const churnLat = new Samples(); let churnFailed = 0; let churnOpen = 0;
+  const churned = [];
+  if (cfg.churnRate) {
+    timers.push(setInterval(() => {
+      if (churnOpen >= 200) { churnFailed++; return; } // bounded: never more than 200 in flight
+      churnOpen++;
+      const t0 = now();
+      const c = new WsClient(cfg.url, -1, { onEvent: noop, onAck: noop });
+      churned.push(c);
+      c.ready.then(() => {
+        if (measuring) churnLat.add(now() - t0);
+        setTimeout(() => { c.close(); churnOpen--; }, (cfg.churnHold || 1) * 1000);
+      }, () => { churnFailed++; churnOpen--; });
+    }, 1000 / cfg.churnRate));
+  }
+  await phase('measure_start', {}, true);
+  measuring = true;
+  const cpu = cpuWindow(); const t0 = now();
+  await sleep(duration * 1000);
+  measuring = false;
+  const wall = (now() - t0) / 1000; const lc = cpu();
+  for (const t of timers) clearInterval(t);
+  await phase('measure_end', {}, true);
+  await sleep(1000);
+  for (const c of echo) echoLost += c.sent.size;
+  // ping intervals within the window
+  const intervals = new Samples(4_000_000);
+  const setting = (cfg.pingInterval || 5) * 1000;
+  let outside = 0; let count = 0;
+  for (const a of pingTimes.values()) {
+    for (let i = 1; i < a.length; i++) {
+      const d = a[i] - a[i - 1];
+      intervals.add(d); count++;
+      if (Math.abs(d - setting) > 0.05 * setting) outside++;
+    }
+  }
+  const alive = clients.filter((c) => c.connected).length;
+  await closeAll(clients); await closeAll(echo); await closeAll(churned);
+  return {
+    clients: n, alive, connects_per_s: n / seconds, connect_seconds: seconds, connect_loadgen_cpu: connectCpu.cpu,
+    seconds: wall, loadgen_cpu: lc.cpu,
+    echo: { latency_ms: echoLat.summary(), errors: echoErrors, lost: echoLost,
+      offered_per_s: (cfg.echoClients || 10) * (cfg.echoRate || 50) },
+    bcast: { latency_ms: bcastLat.summary(), rounds: bseq },
+    churn: { connect_ms: churnLat.summary(), failed: churnFailed, offered_per_s: cfg.churnRate || 0 },
+    ping_interval_ms: { ...intervals.summary(), setting_ms: setting, outside_5pct: outside, count },
+  };
+}
+
 // ---------------------------------------------------------------- main
 (async () => {
   let result;
@@ -452,6 +569,7 @@ async function pollEcho() {
     case 'bcast': result = await bcast(); break;
     case 'idle': result = await idle(); break;
     case 'poll_echo': result = await pollEcho(); break;
+    case 'soak': result = await soak(); break;
     default: fail(`unknown scenario ${cfg.scenario}`);
   }
   out({ result });

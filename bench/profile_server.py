@@ -25,7 +25,7 @@ from typing import Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import run as bench  # noqa: E402
+import run as bench
 
 RAW_DIR = os.path.join(bench.BENCH, ".cache", "profiles")
 
@@ -74,11 +74,11 @@ def summarize(raw_path: str, top: int = 30) -> Tuple[str, int]:
     return "\n".join(out) + "\n", total
 
 
-def memory_profile(env: "bench.Env", case: "bench.Case", peer: str) -> None:
+def memory_profile(env: bench.Env, case: bench.Case, peer: str) -> None:
     import signal
     import tracemalloc
 
-    snapdir = os.path.join(RAW_DIR, f"tracemalloc-{case.id}")
+    snapdir = os.path.join(RAW_DIR, f"tracemalloc-{peer}-{case.id}")
     os.makedirs(snapdir, exist_ok=True)
     for f in os.listdir(snapdir):
         os.remove(os.path.join(snapdir, f))
@@ -111,11 +111,20 @@ def memory_profile(env: "bench.Env", case: "bench.Case", peer: str) -> None:
     n = out.result.get("alive") or case.cfg["clients"]
     s1 = tracemalloc.Snapshot.load(os.path.join(snapdir, "snapshot-1.pickle"))
     s2 = tracemalloc.Snapshot.load(os.path.join(snapdir, "snapshot-2.pickle"))
+    rss = (out.rss_kb.get("loaded", 0) - out.rss_kb.get("baseline", 0)) * 1024 / n
     lines = [f"# tracemalloc: {bench.PEERS[peer]['label']}, {n} idle WebSocket clients", "",
-             f"RSS growth per client: {(out.rss_kb.get('loaded', 0) - out.rss_kb.get('baseline', 0)) * 1024 / n:,.0f} B "
-             f"(tracemalloc sees Python allocations only)", ""]
+             f"RSS growth per client: {rss:,.0f} B (tracemalloc sees Python allocations only)", ""]
     total = sum(d.size_diff for d in s2.compare_to(s1, "filename"))
     lines.append(f"traced Python heap growth per client: {total / n:,.0f} B")
+    counts = []
+    for k in (1, 2):
+        path = os.path.join(snapdir, f"snapshot-{k}.gc")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                counts.append(int(fh.read().strip() or 0))
+    if len(counts) == 2:
+        lines.append(f"GC-tracked objects per client: {(counts[1] - counts[0]) / n:,.1f} "
+                     f"({counts[1]:,} tracked with every client connected)")
     lines += ["", "## by line (bytes per client, allocations per client)", ""]
     import linecache
 
@@ -164,9 +173,10 @@ def short_path(path: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cases", nargs="+", help="case ids from bench/run.py (echo_10, bcast_1000, poll_10, ...)")
+    ap.add_argument("--baseline", metavar="REV_OR_DIR", default=None,
+                    help="profile tornado-sio at a git revision, or a snapshot directory, instead (see run.py)")
     ap.add_argument("--peer", default=bench.SUBJECT, choices=[p for p in bench.PEERS if p != "node"])
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
-    ap.add_argument("--patch", default=None, help="run tornado-sio with bench/experiments/patches.py NAME")
     ap.add_argument("--quick", action="store_true", help="use the --quick variants of the cases")
     ap.add_argument("--memory", action="store_true",
                     help="for an idle_* case: tracemalloc snapshots at the baseline and with every client "
@@ -179,10 +189,8 @@ def main() -> int:
         return 2
     bench.raise_nofile()
     bench.ensure_node_packages(False)
-    if args.patch:
-        name = f"{args.peer}+{args.patch}"
-        bench.PEERS[name] = {"label": name, "cmd": [*bench.PEERS[args.peer]["cmd"], "--patch", args.patch]}
-        args.peer = name
+    if args.baseline:
+        args.peer = bench.add_baseline_peer(args.baseline)
     cases: Dict[str, bench.Case] = {c.id: c for c in bench.make_cases(args.quick, 5.0)}
     pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     env = bench.Env(pin)

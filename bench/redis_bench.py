@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 # ---------------------------------------------------------------- the server
 
 
-def serve(port: int, redis_url: Optional[str]) -> None:
+def serve(port: int, redis_url: str | None) -> None:
     import logging
 
     import tornado.web
@@ -56,7 +56,7 @@ def serve(port: int, redis_url: Optional[str]) -> None:
     @socketio.on("blast")
     async def blast(count: int, size: int) -> str:
         if redis_url:
-            await socketio.manager.sync()  # type: ignore[attr-defined]
+            await socketio.adapter.sync()  # type: ignore[attr-defined]
         payload = "x" * size
         for i in range(count):
             socketio.emit("b", i, payload)
@@ -67,7 +67,7 @@ def serve(port: int, redis_url: Optional[str]) -> None:
     @socketio.on("ready")
     async def ready() -> bool:
         if redis_url:
-            return await socketio.manager.sync()  # type: ignore[attr-defined]
+            return await socketio.adapter.sync()  # type: ignore[attr-defined]
         return True
 
     socketio.run(tornado.web.Application(socketio.routes()), host="127.0.0.1", port=port)
@@ -104,7 +104,7 @@ async def count_until(conn: Any, expected: int) -> float:
     return time.monotonic()
 
 
-def client_worker(ports: List[int], messages: int, pipe: Any) -> None:
+def client_worker(ports: list[int], messages: int, pipe: Any) -> None:
     async def main() -> None:
         conns = [await raw_client(port) for port in ports]
         for conn in conns:  # each client's subscriptions are active before the run
@@ -151,7 +151,7 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def run(processes: int, redis_url: Optional[str], clients: int, messages: int, size: int, workers: int) -> float:
+def run(processes: int, redis_url: str | None, clients: int, messages: int, size: int, workers: int) -> float:
     ports = [free_port() for _ in range(processes)]
     servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port)]
                                 + (["--redis", redis_url] if redis_url else []), cwd=str(ROOT))

@@ -46,12 +46,18 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 PEERS: Dict[str, Dict[str, Any]] = {
     "tornado-sio": {"label": "tornado-sio", "cmd": [sys.executable, "servers/tornado_sio_server.py"]},
-    "pysio-tornado": {"label": "python-socketio (Tornado)", "cmd": [sys.executable, "servers/pysio_server.py", "--on", "tornado"]},
-    "pysio-uvicorn": {"label": "python-socketio (uvicorn)", "cmd": [sys.executable, "servers/pysio_server.py", "--on", "uvicorn"]},
+    "tornado-sio-uvloop": {"label": "tornado-sio (uvloop)",
+                           "cmd": [sys.executable, "servers/tornado_sio_server.py", "--loop", "uvloop"]},
+    "pysio-tornado": {"label": "python-socketio (Tornado)",
+                      "cmd": [sys.executable, "servers/pysio_server.py", "--on", "tornado"]},
+    "pysio-uvicorn": {"label": "python-socketio (uvicorn)",
+                      "cmd": [sys.executable, "servers/pysio_server.py", "--on", "uvicorn"]},
     "node": {"label": "Node socket.io 4.8", "cmd": ["node", "servers/node_server.js"]},
 }
 PEER_ORDER = list(PEERS)
 SUBJECT = "tornado-sio"
+#: tornado-sio itself on another loop: its targets are checked too, and it is no "peer" to divide by.
+SUBJECT_VARIANTS = ("tornado-sio-uvloop",)
 
 
 # ----------------------------------------------------------------------------
@@ -167,10 +173,10 @@ def redis_available() -> Optional[str]:
     """None when the cross-process case can run, else why not."""
     if shutil.which("redis-server") is None:
         return "redis-server is not on PATH"
-    probe = subprocess.run([sys.executable, "-c", "import tornado_sio.redis_manager"], cwd=ROOT,
+    probe = subprocess.run([sys.executable, "-c", "import tornado_sio.adapter.redis"], cwd=ROOT,
                            capture_output=True, text=True)
     if probe.returncode != 0:
-        return "tornado_sio.redis_manager is not importable"
+        return "tornado_sio.adapter.redis is not importable"
     return None
 
 
@@ -359,7 +365,7 @@ def run_loadgen(env: Env, cfg: Dict[str, Any], budget: float, server_pids: List[
     proc = subprocess.Popen(env.wrap(["node", os.path.join(BENCH, "loadgen.js"), json.dumps(cfg)], env.loadgen_cpu),
                             cwd=BENCH, env=env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.PIPE, text=True, bufsize=1)
-    lines: "queue.Queue[Optional[str]]" = queue.Queue()
+    lines: queue.Queue[Optional[str]] = queue.Queue()
 
     def reader() -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
@@ -560,7 +566,7 @@ def build_report(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[
             note = "; ".join(f"{p}: {e}" for p, e in errs.items() if e) or meta["skipped"].get(case.id, "not run")
             lines.append(f"| {case.title} | {note} |" + " |" * (len(head) - 2))
             continue
-        for idx, (label, _, digits, higher) in enumerate(template):
+        for idx, (label, _, digits, _higher) in enumerate(template):
             vals = {}
             for p in peers:
                 o = outcomes.get((p, case.id))
@@ -587,8 +593,8 @@ def build_report(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[
     lines.append("Ratios are tornado-sio ÷ peer: above 1 is better for rates, below 1 is better for "
                  "latency, memory and CPU cost (latency ratios compare p99). Server CPU per operation is "
                  "CPU time of the server process(es) over the measured window divided by the operations: "
-                 "it is the figure least disturbed by other work on the machine. † = other processes on the machine used "
-                 "more than the --max-other share of it during every attempt of that run: that figure is "
+                 "it is the figure least disturbed by other work on the machine. † = other processes on the "
+                 "machine used more than the --max-other share of it during every attempt of that run: that figure is "
                  "a lower bound of the server's.")
     lines.append("")
     # targets
@@ -657,6 +663,7 @@ METHOD = """\
 
 
 def targets_section(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: List[str]) -> List[str]:
+    """The targets of issue #17, for tornado-sio on each loop measured (ratios from this run)."""
     def res(peer: str, cid: str) -> Optional[Outcome]:
         o = outcomes.get((peer, cid))
         return o if o is not None and o.result else None
@@ -665,62 +672,58 @@ def targets_section(cases: List[Case], outcomes: Dict[tuple, Outcome], peers: Li
         o = res(peer, cid)
         return o.result.get("rate") if o else None
 
+    def has(cid: str) -> bool:
+        return any(c.id == cid for c in cases)
+
     rows: List[tuple] = []
 
-    def check(label: str, a: Optional[float], b: Optional[float], want: float, higher: bool = True,
-              unit: str = "×") -> None:
+    def check(label: str, a: Optional[float], b: Optional[float], want: float, higher: bool = True) -> None:
         if a is None or b is None or not b:
             rows.append((label, "not measured", "—"))
             return
         r = a / b
         ok = r >= want if higher else r <= want
-        rows.append((label, f"{r:.2f}{unit} ({fmt_num(a)} vs {fmt_num(b)})", "met" if ok else "**missed**"))
+        rows.append((label, f"{r:.2f}× ({fmt_num(a)} vs {fmt_num(b)})", "met" if ok else "**missed**"))
 
-    for n in (1000, 5000):
-        cid = f"bcast_{n}"
-        if any(c.id == cid for c in cases):
-            check(f"broadcast deliveries/s, {n:,} clients ≥ 3× python-socketio (Tornado)",
-                  rate(SUBJECT, cid), rate("pysio-tornado", cid), 3)
-            check(f"broadcast deliveries/s, {n:,} clients ≥ 1.0× Node socket.io",
-                  rate(SUBJECT, cid), rate("node", cid), 1)
-    if any(c.id == "echo_10" for c in cases):
-        check("echo round trips/s, 10 clients ≥ 3× python-socketio (Tornado)",
-              rate(SUBJECT, "echo_10"), rate("pysio-tornado", "echo_10"), 3)
-    if any(c.id == "echo_ack_10" for c in cases):
-        check("echo (ack) round trips/s, 10 clients ≥ 3× python-socketio (Tornado)",
-              rate(SUBJECT, "echo_ack_10"), rate("pysio-tornado", "echo_ack_10"), 3)
-    if any(c.id == "poll_10" for c in cases):
-        check("polling echo round trips/s ≥ 3× python-socketio (Tornado)",
-              rate(SUBJECT, "poll_10"), rate("pysio-tornado", "poll_10"), 3)
+    subjects = [p for p in (SUBJECT, *SUBJECT_VARIANTS) if p in peers]
+    baseline = next((p for p in peers if p.startswith(SUBJECT + "@")), None)
     idle = next((c for c in cases if c.group == "idle"), None)
-    if idle is not None:
-        def per(peer: str) -> Optional[float]:
-            o = res(peer, idle.id)
-            if not o:
-                return None
-            m = metrics_for(idle, o)
-            return m[0][1]
-        check("memory per idle WebSocket client ≤ 0.5× python-socketio (Tornado)",
-              per(SUBJECT), per("pysio-tornado"), 0.5, higher=False)
-        mine = per(SUBJECT)
-        rows.append(("memory per idle WebSocket client ≤ 18 kB (aim)",
-                     "not measured" if mine is None else f"{mine:.1f} kB",
-                     "—" if mine is None else ("met" if mine <= 18 else "**missed**")))
-    if any(c.id == "bcast_1000" for c in cases):
-        def p99(peer: str) -> Optional[float]:
-            o = res(peer, "bcast_1000")
-            fr = o.result.get("fixed_rate") if o else None
-            return fr["latency_ms"].get("p99") if fr else None
-        mine = p99(SUBJECT)
-        py = [(p, p99(p)) for p in ("pysio-tornado", "pysio-uvicorn") if p in peers]
-        if mine is None or any(v is None for _, v in py):
-            rows.append(("p99 broadcast latency, 1,000 clients, same offered load < every Python peer",
-                         "not measured", "—"))
-        else:
-            txt = f"{mine:.1f} ms vs " + ", ".join(f"{PEERS[p]['label']} {v:.1f} ms" for p, v in py)
-            rows.append(("p99 broadcast latency, 1,000 clients, same offered load < every Python peer", txt,
-                         "met" if all(mine < v for _, v in py) else "**missed**"))
-    out = ["## Targets (issue #6)", "", "| Target | Measured (tornado-sio ÷ peer) | |", "|---|---|---|"]
+    for subj in subjects:
+        tag = PEERS[subj]["label"]
+        for cid, what in (("echo_10", "echo"), ("echo_ack_10", "echo (ack)")):
+            if has(cid):
+                check(f"{tag}: {what} round trips/s, 10 clients ≥ 0.6× Node", rate(subj, cid), rate("node", cid), 0.6)
+        if has("poll_10"):
+            check(f"{tag}: long-polling echo ≥ 1.0× python-socketio (uvicorn)", rate(subj, "poll_10"),
+                  rate("pysio-uvicorn", "poll_10"), 1.0)
+        for n in (1000, 5000):
+            if has(f"bcast_{n}"):
+                check(f"{tag}: broadcast to {n:,} ≥ 1.3× Node", rate(subj, f"bcast_{n}"), rate("node", f"bcast_{n}"),
+                      1.3)
+        if idle is not None:
+            def connects(peer: str) -> Optional[float]:
+                o = res(peer, idle.id)
+                return o.result.get("connects_per_s") if o else None
+
+            check(f"{tag}: WebSocket connects/s ({idle.cfg['clients']:,} clients) ≥ 0.75× Node", connects(subj),
+                  connects("node"), 0.75)
+            o = res(subj, idle.id)
+            per = metrics_for(idle, o)[0][1] if o else None
+            rows.append((f"{tag}: RSS per idle WebSocket client ≤ 12 kB", "not measured" if per is None
+                         else f"{per:.1f} kB", "—" if per is None else ("met" if per <= 12 else "**missed**")))
+        if baseline is not None:
+            worse = []
+            for case in cases:
+                mine, base = res(subj, case.id), res(baseline, case.id)
+                if mine is None or base is None or case.group == "idle":
+                    continue
+                a = mine.result.get("latency_ms", {}).get("p99")
+                b = base.result.get("latency_ms", {}).get("p99")
+                if a is not None and b and a > b * 1.2 and a - b > 1.0:
+                    worse.append(f"{case.id} {a:.1f} vs {b:.1f} ms")
+            rows.append((f"{tag}: p99 latency no worse than {PEERS[baseline]['label']} (within 20% or 1 ms)",
+                         "; ".join(worse) or "every case", "**missed**" if worse else "met"))
+    out = ["## Targets (issue #17)", "", "| Target | Measured (ratio, this run) | |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     out.append("")
     return out
@@ -741,6 +744,35 @@ def select(cases: List[Case], spec: Optional[str]) -> List[Case]:
         raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; known: "
                          f"{', '.join(sorted({c.group for c in cases} | {c.id for c in cases}))}")
     return chosen
+
+
+def add_baseline_peer(rev: str) -> str:
+    """Check out *rev* in a worktree and register it as the peer ``tornado-sio@REV``.
+
+    Its benchmark server puts its own checkout first on ``sys.path``, so the
+    baseline runs its own library, not this one. *rev* may also be a directory
+    holding a copy of a tree (``tornado_sio/`` and ``bench/servers/``), e.g. a
+    snapshot of an uncommitted working tree taken before a change: the peer is
+    then ``tornado-sio@DIRNAME``.
+    """
+    if os.path.isdir(rev):
+        tree = os.path.abspath(rev)
+        name = f"tornado-sio@{os.path.basename(tree.rstrip(os.sep))}"
+        PEERS[name] = {"label": name, "cmd": [sys.executable, os.path.join(tree, "bench", "servers",
+                                                                           "tornado_sio_server.py")]}
+        PEER_ORDER.append(name)
+        return name
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    tree = os.path.join(BENCH, ".cache", f"baseline-{sha}")
+    if not os.path.isdir(tree):
+        subprocess.run(["git", "worktree", "add", "--detach", tree, sha], cwd=ROOT, check=True,
+                       capture_output=True)
+    name = f"tornado-sio@{sha}"
+    PEERS[name] = {"label": name, "cmd": [sys.executable, os.path.join(tree, "bench", "servers",
+                                                                       "tornado_sio_server.py")]}
+    PEER_ORDER.append(name)
+    return name
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -770,14 +802,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--nice", type=int, default=0,
                     help="run servers and load generator at this nice value (e.g. -10, as root) so other "
                          "work on a shared machine disturbs the figures less")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also run tornado-sio at git revision REV (from a worktree under bench/.cache) as "
+                         "the peer 'tornado-sio@REV', to compare a change with its base in the same run")
     ap.add_argument("--out", default=os.path.join(RESULTS, "latest.md"))
     args = ap.parse_args(argv)
+    baseline = add_baseline_peer(args.baseline) if args.baseline else None
 
     t_start = time.monotonic()
     if args.quiet_wait is None:
         args.quiet_wait = 2.0 if args.quick else 6.0
     budget = 90.0 if args.quick else 480.0  # no more retries past this (the run must end in time)
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    if baseline is not None and baseline not in peers:
+        peers.append(baseline)
     for p in peers:
         if p not in PEERS:
             raise SystemExit(f"unknown peer {p}; known: {', '.join(PEER_ORDER)}")

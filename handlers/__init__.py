@@ -19,11 +19,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_app(socketio_kwargs: Optional[Dict[str, Any]] = None, *, debug: bool = False,
-             counter_interval: float = 5.0,
-             sockjs_client_url: Optional[str] = None) -> Tuple[tornado.web.Application, SocketIO]:
+             counter_interval: float = 5.0, sockjs_client_url: Optional[str] = None,
+             sockjs_client_integrity: Optional[str] = None) -> Tuple[tornado.web.Application, SocketIO]:
     """Build the demo: the ``SocketIO`` server with the ``/test`` handlers, and the
-    Tornado ``Application`` serving the page, its static files and the endpoint."""
-    socketio = SocketIO(**(socketio_kwargs or {}))
+    Tornado ``Application`` serving the page, its static files and the endpoint.
+
+    *sockjs_client_url* and *sockjs_client_integrity* (``run.py
+    --sockjs-client-url``) are the server's options of those names: the page in
+    SockJS mode and the SockJS iframe page load that one script. Raises
+    ``ValueError`` for a script the options refuse (``docs/sockjs.md``).
+    """
+    kwargs = dict(socketio_kwargs or {})
+    if sockjs_client_url is not None:
+        kwargs["sockjs_client_url"] = sockjs_client_url
+    if sockjs_client_integrity is not None:
+        kwargs["sockjs_client_integrity"] = sockjs_client_integrity
+    socketio = SocketIO(**kwargs)
     socketio.on_namespace(DemoNamespace(NAMESPACE, interval=counter_interval))
     app = tornado.web.Application(
         socketio.routes() + [
@@ -32,7 +43,6 @@ def make_app(socketio_kwargs: Optional[Dict[str, Any]] = None, *, debug: bool = 
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
         demo_namespace=NAMESPACE,
-        sockjs_client_url=sockjs_client_url,
         debug=debug,
     )
     return app, socketio

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any, List, Optional
 
-from tornado_sio import Namespace, close_room, disconnect, emit, join_room, leave_room, request, rooms, session
+from tornado_sio import Namespace, close_room, emit, join_room, leave_room, request, rooms, session
 
 __all__ = ["DemoNamespace", "NAMESPACE"]
 

@@ -29,9 +29,7 @@ class SocketIOTestCase(AsyncHTTPTestCase):
         return tornado.web.Application(self.socketio.routes(), **self.app_settings)
 
     def tearDown(self) -> None:
-        self.socketio.engine.stop()
-        if self.socketio._ack_sweeper is not None:
-            self.socketio._ack_sweeper.stop()
+        self.socketio.engine.stop()  # the one sweeper: heartbeats, SockJS expiry, ack expiry
         super().tearDown()
 
     @property

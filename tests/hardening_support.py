@@ -25,13 +25,14 @@ import logging
 import os
 import socket
 import struct
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from tests.base import SocketIOTestCase
 from tests.rawclient import RawPolling, RawWebSocket
 from tornado_sio import emit
 
-__all__ = ["RawFrames", "raw_http", "chunked_post", "LogRecorder", "HardeningTestCase", "nested"]
+__all__ = ["HardeningTestCase", "LogRecorder", "RawFrames", "chunked_post", "client_frame", "nested", "raw_http"]
 
 
 def nested(depth: int) -> str:
@@ -57,8 +58,36 @@ def _client_frame(payload: bytes, opcode: int, fin: bool = True, rsv1: bool = Fa
     return header + mask + body
 
 
+def client_frame(payload: bytes, opcode: int, *, fin: bool = True, rsv: int = 0, masked: bool = True,
+                 length_form: int | None = None, mask: bytes | None = None) -> bytes:
+    """One client-to-server frame, shaped exactly as asked (RFC 6455 5.2), malformed ones included.
+
+    *rsv* is the three reserved bits (0-7, RSV1 the highest); *masked* false
+    sends the payload in the clear with the mask bit unset; *length_form* forces
+    the length field: 7 (the payload length itself), 16 (126 and a 16-bit
+    length) or 64 (127 and a 64-bit length), whatever the length; *mask* is the
+    masking key (random by default).
+    """
+    first = (0x80 if fin else 0) | (rsv & 7) << 4 | opcode
+    n = len(payload)
+    form = length_form or (7 if n < 126 else 16 if n < 65536 else 64)
+    bit = 0x80 if masked else 0
+    if form == 7:
+        header = struct.pack("!BB", first, bit | n)
+    elif form == 16:
+        header = struct.pack("!BBH", first, bit | 126, n)
+    else:
+        header = struct.pack("!BBQ", first, bit | 127, n)
+    if not masked:
+        return header + payload
+    key = mask if mask is not None else os.urandom(4)
+    return header + key + _mask_big(payload, key)
+
+
 def _mask_big(payload: bytes, mask: bytes) -> bytes:
     count = len(payload)
+    if not count:
+        return b""
     key = int.from_bytes((mask * (count // 4 + 1))[:count], "big")
     return (int.from_bytes(payload, "big") ^ key).to_bytes(count, "big")
 
@@ -74,8 +103,8 @@ class RawFrames:
 
     @classmethod
     async def open(cls, port: int, query: str = "EIO=4&transport=websocket",
-                   headers: Optional[dict] = None, rcvbuf: Optional[int] = None,
-                   read_open: bool = True) -> "RawFrames":
+                   headers: dict | None = None, rcvbuf: int | None = None,
+                   read_open: bool = True, path: str = "/socket.io/") -> RawFrames:
         """Connect and upgrade; with *read_open*, read the Engine.IO OPEN packet too."""
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -84,7 +113,8 @@ class RawFrames:
         sock.setblocking(False)
         await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 5)
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET /socket.io/?{query} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket",
+        target = f"{path}?{query}" if query else path
+        lines = [f"GET {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         await loop.sock_sendall(sock, ("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -107,7 +137,7 @@ class RawFrames:
             self.handshake = json.loads(payload[1:])
         return self
 
-    async def send_frame(self, payload: Union[str, bytes], opcode: Optional[int] = None,
+    async def send_frame(self, payload: str | bytes, opcode: int | None = None,
                          fin: bool = True, rsv1: bool = False) -> None:
         if isinstance(payload, str):
             payload, default = payload.encode(), 1
@@ -115,6 +145,27 @@ class RawFrames:
             default = 2
         frame = _client_frame(payload, default if opcode is None else opcode, fin, rsv1)
         await asyncio.wait_for(asyncio.get_running_loop().sock_sendall(self.sock, frame), 10)
+
+    async def send_raw(self, data: bytes, piece: int = 0) -> None:
+        """Send *data* as it is; with *piece*, in pieces of that many bytes, a loop turn apart."""
+        loop = asyncio.get_running_loop()
+        if not piece:
+            await asyncio.wait_for(loop.sock_sendall(self.sock, data), 10)
+            return
+        for i in range(0, len(data), piece):
+            await asyncio.wait_for(loop.sock_sendall(self.sock, data[i:i + piece]), 10)
+            await asyncio.sleep(0.001)
+
+    async def close_frame(self, timeout: float = 5.0) -> tuple[int | None, bytes] | None:
+        """Read until the server's close frame: ``(code, reason bytes)``, code None when empty; None at bare EOF."""
+        while True:
+            opcode, payload = await self.recv_frame(timeout)
+            if opcode is None:
+                return None
+            if opcode == 8:
+                if len(payload) < 2:
+                    return None, payload
+                return struct.unpack("!H", payload[:2])[0], payload[2:]
 
     async def _fill(self, need: int, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -128,7 +179,7 @@ class RawFrames:
             self.buffer += chunk
         return True
 
-    async def recv_frame(self, timeout: float = 5.0) -> Tuple[Optional[int], bytes]:
+    async def recv_frame(self, timeout: float = 5.0) -> tuple[int | None, bytes]:
         """The next server frame as ``(opcode, payload)``; ``(None, b"")`` at EOF."""
         if not await self._fill(2, timeout):
             return None, b""
@@ -147,7 +198,7 @@ class RawFrames:
         payload, self.buffer = self.buffer[pos:pos + n], self.buffer[pos + n:]
         return b0 & 0x0F, payload
 
-    async def recv_text(self, timeout: float = 5.0) -> Optional[str]:
+    async def recv_text(self, timeout: float = 5.0) -> str | None:
         """The next text frame (answering pings); None when the server closed."""
         while True:
             opcode, payload = await self.recv_frame(timeout)
@@ -160,7 +211,7 @@ class RawFrames:
                     continue
                 return text
 
-    async def close_code(self, timeout: float = 5.0) -> Optional[int]:
+    async def close_code(self, timeout: float = 5.0) -> int | None:
         """Read until the server's close frame; its status code (None at bare EOF)."""
         while True:
             opcode, payload = await self.recv_frame(timeout)
@@ -187,7 +238,7 @@ class RawFrames:
             self.sock.close()
 
 
-async def raw_http(port: int, data: bytes, timeout: float = 5.0) -> Tuple[bytes, bool]:
+async def raw_http(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
     """Send *data*; return what the server answered and whether it closed the connection."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
     out = b""
@@ -232,7 +283,7 @@ class LogRecorder(logging.Handler):
 
     def __init__(self, level: int = logging.INFO) -> None:
         super().__init__(level)
-        self.records: List[logging.LogRecord] = []
+        self.records: list[logging.LogRecord] = []
         self._levels: dict = {}
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -256,13 +307,13 @@ class LogRecorder(logging.Handler):
     def clear(self) -> None:
         self.records.clear()
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in self.records]
 
-    def errors(self) -> List[str]:
+    def errors(self) -> list[str]:
         return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in self.records if r.levelno >= logging.ERROR]
 
-    def matching(self, text: str) -> List[logging.LogRecord]:
+    def matching(self, text: str) -> list[logging.LogRecord]:
         return [r for r in self.records if text in r.getMessage()]
 
 
@@ -272,7 +323,7 @@ class LogRecorder(logging.Handler):
 class HardeningTestCase(SocketIOTestCase):
     """An echo server with a log recorder and a health check."""
 
-    socketio_options = {"cors_allowed_origins": "*"}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*"}
     #: Records at this level and above are kept (and the loggers made to emit them).
     log_level = logging.INFO
 
@@ -318,7 +369,7 @@ class HardeningTestCase(SocketIOTestCase):
     async def polling_echoes(self, client: RawPolling, token: str) -> None:
         response = await client.post("42" + json.dumps(["echo", token]))
         assert response.code == 200, response.body
-        packets: List[str] = []
+        packets: list[str] = []
         for _ in range(10):  # bounded: skip pings and noops until the echo
             for packet in await client.get():
                 if packet == "2":
@@ -360,6 +411,6 @@ class HardeningTestCase(SocketIOTestCase):
     def no_client_state(self) -> bool:
         """No session, socket, room or pending ack is left on the server."""
         sio = self.socketio
-        store = sio.rooms_store
-        return (not sio.engine.sessions and not store.sockets and not store._rooms
-                and not store._members and not sio._ack_waiting)
+        store = sio.adapter
+        return (not sio.engine.sessions and not store.by_sid and not store.room_members
+                and not store.namespace_members and not sio.dispatcher.ack_waiting)

@@ -63,7 +63,7 @@ class NodeClient:
 
     async def __aenter__(self) -> "NodeClient":
         modules = support.need_node_module("socket.io-client")
-        node = support.need("node", "apt-get install nodejs")
+        node = support.need("node", support.NODE_HINT)
         env = {
             **os.environ,
             "NODE_PATH": str(modules),

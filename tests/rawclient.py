@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, List, Optional, Union
+from typing import Any, Union
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpclient import (
+    AsyncHTTPClient,
+    HTTPClientError,
+    HTTPRequest,
+    HTTPResponse,
+)
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 Frame = Union[str, bytes]
@@ -26,7 +31,7 @@ class RawWebSocket:
 
     @classmethod
     async def open(cls, base_url: str, path: str = "/socket.io/", query: str = "EIO=4&transport=websocket",
-                   headers: Optional[dict] = None, handshake: bool = True) -> "RawWebSocket":
+                   headers: dict | None = None, handshake: bool = True) -> RawWebSocket:
         url = base_url.replace("http://", "ws://").rstrip("/") + path + "?" + query
         conn = await websocket_connect(HTTPRequest(url, headers=headers or {}))
         self = cls(conn)
@@ -39,7 +44,7 @@ class RawWebSocket:
     async def send(self, frame: Frame) -> None:
         await self.conn.write_message(frame, binary=isinstance(frame, bytes))
 
-    async def recv(self, timeout: float = 5.0, skip_pings: bool = True) -> Optional[Frame]:
+    async def recv(self, timeout: float = 5.0, skip_pings: bool = True) -> Frame | None:
         """The next frame (None when the server closed). Answers pings when *skip_pings*."""
         while True:
             frame = await asyncio.wait_for(self.conn.read_message(), timeout)
@@ -54,11 +59,11 @@ class RawWebSocket:
         await self.send("40" + ns + (json.dumps(auth) if auth is not None else ""))
         return await self.recv()  # type: ignore[return-value]
 
-    async def emit(self, event: str, *args: Any, namespace: str = "/", ack: Optional[int] = None) -> None:
+    async def emit(self, event: str, *args: Any, namespace: str = "/", ack: int | None = None) -> None:
         ns = "" if namespace == "/" else namespace + ","
         await self.send("42" + ns + ("" if ack is None else str(ack)) + json.dumps([event, *args]))
 
-    async def recv_event(self, timeout: float = 5.0) -> List[Any]:
+    async def recv_event(self, timeout: float = 5.0) -> list[Any]:
         """Skip to the next EVENT frame and return its ``[event, *args]``."""
         while True:
             frame = await self.recv(timeout)
@@ -92,11 +97,11 @@ class RawPolling:
     def __init__(self, base_url: str, path: str = "/socket.io/") -> None:
         self.url = base_url.rstrip("/") + path
         self.http = AsyncHTTPClient()
-        self.sid: Optional[str] = None
+        self.sid: str | None = None
         self.handshake: dict = {}
 
-    async def request(self, method: str = "GET", query: str = "", body: Optional[Union[str, bytes]] = None,
-                      headers: Optional[dict] = None, timeout: float = 10.0) -> HTTPResponse:
+    async def request(self, method: str = "GET", query: str = "", body: str | bytes | None = None,
+                      headers: dict | None = None, timeout: float = 10.0) -> HTTPResponse:
         """Any request to the endpoint; HTTP errors are returned, not raised."""
         q = "EIO=4&transport=polling" + (f"&sid={self.sid}" if self.sid else "") + ("&" + query if query else "")
         req = HTTPRequest(self.url + "?" + q, method=method, body=body, headers=headers or {},
@@ -107,7 +112,7 @@ class RawPolling:
             assert exc.response is not None, exc
             return exc.response
 
-    async def open(self, headers: Optional[dict] = None) -> "RawPolling":
+    async def open(self, headers: dict | None = None) -> RawPolling:
         response = await self.request(headers=headers)
         assert response.code == 200, (response.code, response.body)
         text = response.body.decode()
@@ -116,7 +121,7 @@ class RawPolling:
         self.sid = self.handshake["sid"]
         return self
 
-    async def get(self, timeout: float = 10.0) -> List[str]:
+    async def get(self, timeout: float = 10.0) -> list[str]:
         response = await self.request(timeout=timeout)
         assert response.code == 200, (response.code, response.body)
         return response.body.decode().split("\x1e")

@@ -52,19 +52,27 @@ def parse_args() -> argparse.Namespace:
 def run_tornado(args: argparse.Namespace) -> None:
     import tornado.web
 
-    from tornado_sio import AckTimeout, DisconnectedError, SocketIO, emit, join_room, leave_room, request, rooms
-    from tornado_sio.redis_manager import RedisManager
+    from tornado_sio import (
+        AckTimeout,
+        DisconnectedError,
+        SocketIO,
+        emit,
+        join_room,
+        leave_room,
+        request,
+        rooms,
+    )
+    from tornado_sio.adapter.redis import RedisAdapter
 
-    def manager(sio: SocketIO) -> RedisManager:
-        return RedisManager(sio, args.redis, channel=args.channel, format=args.format, serializer=args.serializer,
-                            node_emitter_key=args.node_key, reconnect_delay=0.1,
-                            reconnect_max_delay=args.reconnect_max, health_interval=args.health,
-                            connect_timeout=2.0)
+    options = {"format": args.format, "serializer": args.serializer, "node_emitter_key": args.node_key,
+               "reconnect_delay": 0.1, "reconnect_max_delay": args.reconnect_max,
+               "health_interval": args.health, "connect_timeout": 2.0}
+    socketio = SocketIO(cors_allowed_origins="*", namespaces=list(NAMESPACES), message_queue=args.redis,
+                        channel=args.channel, message_queue_options=options)
+    mq = socketio.adapter
+    assert isinstance(mq, RedisAdapter)
 
-    socketio = SocketIO(cors_allowed_origins="*", namespaces=list(NAMESPACES), client_manager=manager)
-    mq: RedisManager = socketio.manager  # type: ignore[assignment]
-
-    async def any_event(event: str, *data: Any) -> Any:  # noqa: C901 - a test switchboard
+    async def any_event(event: str, *data: Any) -> Any:
         ns = request.namespace
         if event == "whoami":
             return {"sid": request.sid, "port": args.port, "pid": os.getpid()}
@@ -163,7 +171,7 @@ def run_python_socketio(args: argparse.Namespace) -> None:
         if event == "call":
             try:
                 answer = await sio.call(data[1], data[2], to=data[0], namespace=ns, timeout=3)
-            except Exception as exc:  # python-socketio raises its own TimeoutError
+            except Exception as exc:  # noqa: BLE001 - python-socketio raises its own TimeoutError: report its name
                 return ["error", type(exc).__name__]
             return ["ok", answer]
         return None

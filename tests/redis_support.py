@@ -13,8 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from tests import support
 
@@ -25,17 +26,17 @@ WAIT = 10.0  # bound on any single wait; never a timing assertion
 class RedisServer:
     """``redis-server`` on a free loopback port, no persistence; restartable on the same port."""
 
-    def __init__(self, port: Optional[int] = None, url: Optional[str] = None) -> None:
+    def __init__(self, port: int | None = None, url: str | None = None) -> None:
         self._url = url
         self.binary = "" if url else support.need("redis-server", "apt-get install redis-server")
         self.port = port or support.free_port()
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return self._url or f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--protected-mode", "yes", "--loglevel", "warning"],
@@ -71,27 +72,26 @@ def redis_server():
 class AppProcess:
     """``python tests/redis_app.py --port N --redis URL ...`` as a child process."""
 
-    def __init__(self, redis_url: str, *extra: str, port: Optional[int] = None) -> None:
+    def __init__(self, redis_url: str, *extra: str, port: int | None = None) -> None:
         self.port = port or support.free_port()
         self.args = [sys.executable, APP, "--port", str(self.port), "--redis", redis_url, *extra]
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"tornado-sio-redis-app-{os.getpid()}-{self.port}.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def spawn(self) -> "AppProcess":
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.args, cwd=str(support.ROOT), stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+    def spawn(self) -> AppProcess:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self.args, cwd=str(support.ROOT), stdout=log, stderr=subprocess.STDOUT)
         return self
 
-    def wait_ready(self) -> "AppProcess":
+    def wait_ready(self) -> AppProcess:
         assert self.proc is not None
         try:
             support.wait_for_port(self.port, timeout=WAIT, proc=self.proc)
-        except Exception:
+        except Exception:  # noqa: BLE001 - re-raised with the server's output, which says why
             raise AssertionError(f"server on {self.port} did not start:\n{self.output()}") from None
         return self
 
@@ -135,10 +135,10 @@ class Client:
 
         self.name = name
         self.sio = socketio.AsyncClient(reconnection=False)
-        self.inbox: List[Dict[str, Any]] = []
-        self.answers: Dict[tuple, Any] = {}
-        self.sid: Dict[str, str] = {}
-        self.disconnected: List[str] = []
+        self.inbox: list[dict[str, Any]] = []
+        self.answers: dict[tuple, Any] = {}
+        self.sid: dict[str, str] = {}
+        self.disconnected: list[str] = []
         self._arrived = asyncio.Event()
 
         @self.sio.on("*", namespace="*")
@@ -154,7 +154,7 @@ class Client:
             self._arrived.set()
 
     async def connect(self, server: AppProcess, namespaces: Sequence[str] = ("/",),
-                      transports: Sequence[str] = ("websocket",)) -> "Client":
+                      transports: Sequence[str] = ("websocket",)) -> Client:
         await self.sio.connect(server.url, namespaces=list(namespaces), transports=list(transports),
                                wait_timeout=WAIT)
         for ns in namespaces:
@@ -177,10 +177,10 @@ class Client:
         await self.sio.emit(event, tuple(args), namespace=namespace, callback=done)
         return await asyncio.wait_for(future, WAIT)
 
-    def got(self, event: str, namespace: str = "/") -> List[List[Any]]:
+    def got(self, event: str, namespace: str = "/") -> list[list[Any]]:
         return [m["args"] for m in self.inbox if m["event"] == event and m["namespace"] == namespace]
 
-    async def expect(self, event: str, namespace: str = "/", count: int = 1, timeout: float = WAIT) -> List[List[Any]]:
+    async def expect(self, event: str, namespace: str = "/", count: int = 1, timeout: float = WAIT) -> list[list[Any]]:
         """Wait (bounded) until *count* *event*s arrived; return them all."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -202,12 +202,12 @@ class Client:
             await http.close()
 
 
-async def connect_all(pairs: Sequence[tuple]) -> List[Client]:
+async def connect_all(pairs: Sequence[tuple]) -> list[Client]:
     """``[(server, namespaces), ...]`` -> connected clients, concurrently."""
     clients = [Client(f"c{i}@{server.port}") for i, (server, _) in enumerate(pairs)]
     await asyncio.gather(*(c.connect(server, namespaces) for c, (server, namespaces) in zip(clients, pairs)))
     # a new client's channels are subscribed one Redis round trip after its CONNECT
-    # reply; "my rooms" awaits manager.sync(), so from here on it is reachable
+    # reply; "my rooms" awaits adapter.sync(), so from here on it is reachable
     await asyncio.gather(*(c.ask("my rooms", namespace=ns) for c, (_, namespaces) in zip(clients, pairs)
                            for ns in namespaces))
     return clients

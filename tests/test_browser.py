@@ -85,8 +85,9 @@ def demo_url(browser: Any) -> Iterator[str]:
 class Page:
     """One browser tab, recording page errors, console output and dialogs."""
 
-    def __init__(self, browser: Any, url: str, init_script: Optional[str] = None) -> None:
-        self.context = browser.new_context()
+    def __init__(self, browser: Any, url: str, init_script: Optional[str] = None,
+                 context_options: Optional[Dict[str, Any]] = None) -> None:
+        self.context = browser.new_context(**(context_options or {}))
         if init_script:
             self.context.add_init_script(init_script)
         self.page = self.context.new_page()
@@ -361,6 +362,56 @@ def test_stopped_server_shows_disconnected_and_restart_reconnects(browser: Any) 
             message = token("after-restart")
             page.echo(message)
             page.wait_for_log(message)
+        assert page.errors == []
+    finally:
+        page.close()
+
+
+#: A 390x844 phone (an iPhone 12-15's viewport in CSS pixels).
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+def in_viewport(page: DemoPage, selector: str, text: str) -> bool:
+    """Whether the element matching *selector* and holding *text* is wholly on screen."""
+    box = page.page.locator(selector, has_text=text).first.bounding_box()
+    size = page.page.viewport_size
+    return (box is not None and box["x"] >= 0 and box["y"] >= 0
+            and box["x"] + box["width"] <= size["width"] and box["y"] + box["height"] <= size["height"])
+
+
+def test_phone_shows_the_echo_reply_without_scrolling(browser: Any, demo_url: str) -> None:
+    page = DemoPage(browser, demo_url, context_options=PHONE).wait_connected()
+    try:
+        message = token("phone")
+        assert in_viewport(page, "#emit-form button", "Echo"), "the echo form is below the fold"
+
+        page.echo(message)
+        page.wait_for_log(message)
+        page.page.screenshot(path="/tmp/tornado-sio-demo-phone.png")
+
+        assert page.page.evaluate("() => window.scrollY") == 0
+        assert in_viewport(page, "#log li", message)
+        assert page.errors == []
+    finally:
+        page.close()
+
+
+def test_phone_keeps_the_newest_message_in_view_while_the_forms_scroll(browser: Any, demo_url: str) -> None:
+    # The same phone with its on-screen keyboard up: 500 px of height left, so the
+    # page scrolls to reach the last forms; the log stays pinned at the top.
+    keyboard_up = dict(PHONE, viewport={"width": 390, "height": 500})
+    page = DemoPage(browser, demo_url, context_options=keyboard_up).wait_connected()
+    try:
+        room = token("room")
+        page.join(room)
+
+        page.close_room(room)  # the last room form: Playwright scrolls down to it
+        page.wait_for_log(f"Room {room} is closing.")
+        page.page.screenshot(path="/tmp/tornado-sio-demo-phone-scrolled.png")
+
+        assert page.page.evaluate("() => window.scrollY") > 0
+        assert in_viewport(page, "#close-form button", "Close Room")
+        assert in_viewport(page, "#log li", f"Room {room} is closing.")
         assert page.errors == []
     finally:
         page.close()

@@ -1,9 +1,10 @@
 """The SockJS fallback in a real Chromium (Playwright), with sockjs-client from npm.
 
 The example app (``handlers.make_app``) runs in a thread. sockjs-client is served
-by the test itself from ``.cache/node`` (an extra route and the app's
-``sockjs_client_url`` setting, which the page uses in SockJS mode). Pages run
-with ``window.WebSocket`` removed, so SockJS has to use its HTTP transports.
+by the test itself from ``.cache/node`` (an extra route, and ``make_app``'s
+``sockjs_client_url``, the option ``run.py --sockjs-client-url`` sets: the page
+in SockJS mode and the SockJS iframe page both load it). Pages run with
+``window.WebSocket`` removed, so SockJS has to use its HTTP transports.
 
 Chromium is Debian's (``/usr/bin/chromium``); never ``playwright install``.
 Every wait is bounded; no test asserts on timing.
@@ -11,6 +12,8 @@ Every wait is bounded; no test asserts on timing.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -18,9 +21,15 @@ import pytest
 import tornado.web
 
 from tests import support
-from tests.test_browser import NO_WEBSOCKET, DemoPage, browser, serve_in_thread, token  # noqa: F401 (browser: fixture)
+from tests.test_browser import NO_WEBSOCKET, DemoPage, browser, serve_in_thread, token  # noqa: F401 (browser: a fixture)
 
 SOCKJS_ASSET = "/test-assets/sockjs.min.js"
+
+
+@pytest.fixture(scope="module")
+def chromium(request: Any) -> Any:
+    """tests/test_browser.py's ``browser`` (by another name, so no parameter shadows the import)."""
+    return request.getfixturevalue("browser")
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +37,21 @@ def sockjs_dist() -> Path:
     return support.need_node_module("sockjs-client") / "sockjs-client" / "dist"
 
 
+def sri(path: Path) -> str:
+    """The SRI hash of a file (what ``openssl dgst -sha384 -binary | openssl base64 -A`` gives)."""
+    return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
+
+
 def demo_with_sockjs_client(dist: Path, socketio_kwargs: Optional[dict] = None,
-                            extra_routes: Optional[Callable[[Any], list]] = None) -> Callable[[], tornado.web.Application]:
-    """The example app, plus sockjs-client served for the tests."""
+                            extra_routes: Optional[Callable[[Any], list]] = None,
+                            integrity: Optional[str] = None) -> Callable[[], tornado.web.Application]:
+    """The example app, plus sockjs-client served for the tests at ``SOCKJS_ASSET``
+    (with the SRI hash *integrity* when given)."""
 
     def make() -> tornado.web.Application:
         from handlers import make_app
 
-        app, socketio = make_app(socketio_kwargs)
-        app.settings["sockjs_client_url"] = SOCKJS_ASSET
+        app, socketio = make_app(socketio_kwargs, sockjs_client_url=SOCKJS_ASSET, sockjs_client_integrity=integrity)
         rules: list = [(r"/test-assets/(sockjs\.min\.js)", tornado.web.StaticFileHandler, {"path": str(dist)})]
         if extra_routes is not None:
             rules += extra_routes(socketio)
@@ -47,39 +62,54 @@ def demo_with_sockjs_client(dist: Path, socketio_kwargs: Optional[dict] = None,
 
 
 @pytest.fixture(scope="module")
-def demo_url(browser: Any, sockjs_dist: Path) -> Iterator[str]:
+def demo_url(chromium: Any, sockjs_dist: Path) -> Iterator[str]:
     """The example app with its defaults (SockJS mounted at /sockjs)."""
     with serve_in_thread(demo_with_sockjs_client(sockjs_dist)) as url:
         yield url
 
 
-@pytest.fixture(scope="module")
-def iframe_demo_url(browser: Any, sockjs_dist: Path) -> Iterator[str]:
-    """The example app with the SockJS routes added by hand, so the iframe page can
-    load the local sockjs-client (``sockjs_url``) instead of a CDN."""
-    from tornado_sio.transports import sockjs
-
+def echo_in_bin(socketio: Any) -> list:
+    """An ``echo`` handler in namespace ``/bin`` (acks and re-emits what it gets)."""
     from tornado_sio import emit
 
-    def setup(socketio: Any) -> list:
-        @socketio.on("echo", namespace="/bin")
-        def echo(*args: Any) -> List[Any]:
-            emit("echo", *args)
-            return list(args)
+    @socketio.on("echo", namespace="/bin")
+    def echo(*args: Any) -> List[Any]:
+        emit("echo", *args)
+        return list(args)
 
-        return sockjs.routes(socketio, "/sockjs", {"sockjs_url": SOCKJS_ASSET})
+    return []
 
-    make = demo_with_sockjs_client(sockjs_dist, {"sockjs": False}, setup)
+
+@pytest.fixture(scope="module")
+def iframe_demo_url(chromium: Any, sockjs_dist: Path) -> Iterator[str]:
+    """The example app with an ``echo`` handler in ``/bin``; its iframe page loads the
+    local sockjs-client too (``make_app(sockjs_client_url=...)``, no CDN)."""
+    with serve_in_thread(demo_with_sockjs_client(sockjs_dist, extra_routes=echo_in_bin)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sri_demo_url(chromium: Any, sockjs_dist: Path) -> Iterator[str]:
+    """The example app loading sockjs-client with its SRI hash, on the page and in the iframe page."""
+    make = demo_with_sockjs_client(sockjs_dist, extra_routes=echo_in_bin, integrity=sri(sockjs_dist / "sockjs.min.js"))
+    with serve_in_thread(make) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def wrong_sri_demo_url(chromium: Any, sockjs_dist: Path) -> Iterator[str]:
+    """The example app with an SRI hash that is not sockjs-client's."""
+    make = demo_with_sockjs_client(sockjs_dist, integrity="sha384-" + base64.b64encode(bytes(48)).decode())
     with serve_in_thread(make) as url:
         yield url
 
 
 @pytest.fixture
-def open_page(browser: Any) -> Iterator[Callable[..., DemoPage]]:
+def open_page(chromium: Any) -> Iterator[Callable[..., DemoPage]]:
     pages: List[DemoPage] = []
 
     def open_(url: str, init_script: Optional[str] = NO_WEBSOCKET) -> DemoPage:
-        page = DemoPage(browser, url, init_script)
+        page = DemoPage(chromium, url, init_script)
         pages.append(page)
         return page.wait_connected()
 
@@ -167,9 +197,9 @@ def test_transport_order_is_configurable_and_falls_back_to_sockjs(open_page: Cal
     assert page.page.evaluate(CONNECT_WITH, ["websocket", "polling"]).startswith("error: ")
 
 
-def test_without_sockjs_client_the_page_says_so(open_page: Callable[..., DemoPage], browser: Any,
+def test_without_sockjs_client_the_page_says_so(open_page: Callable[..., DemoPage], chromium: Any,
                                                 demo_url: str) -> None:
-    page = DemoPage(browser, f"{demo_url}/?transport=sockjs", NO_WEBSOCKET)
+    page = DemoPage(chromium, f"{demo_url}/?transport=sockjs", NO_WEBSOCKET)
     try:
         page.page.route("**/test-assets/**", lambda route: route.abort())
         page.page.reload()
@@ -215,3 +245,28 @@ def test_other_sockjs_transports(open_page: Callable[..., DemoPage], iframe_demo
     message = token(sockjs_transport)
     page.echo(message)
     page.wait_for_log(message)
+
+
+@pytest.mark.parametrize("sockjs_transport", ["xhr-streaming", "iframe-xhr-polling", "iframe-eventsource"])
+def test_sockjs_client_with_its_sri_hash_loads_on_the_page_and_in_the_iframe(
+        open_page: Callable[..., DemoPage], sri_demo_url: str, sockjs_transport: str) -> None:
+    page = open_page(f"{sri_demo_url}/?transport=sockjs&sockjs={sockjs_transport}")
+    assert page.page.locator("script[integrity][crossorigin=anonymous]").count() == 1
+    assert page.text("#transport") == f"sockjs ({sockjs_transport})"
+    if sockjs_transport.startswith("iframe-"):
+        frame = page.page.frame_locator("iframe").first
+        assert frame.locator("script[integrity][crossorigin=anonymous]").count() == 1
+    message = token(sockjs_transport)
+    page.echo(message)
+    page.wait_for_log(message)
+
+
+def test_a_wrong_sri_hash_keeps_sockjs_client_off_the_page(chromium: Any, wrong_sri_demo_url: str) -> None:
+    page = DemoPage(chromium, f"{wrong_sri_demo_url}/?transport=sockjs", NO_WEBSOCKET)
+    try:
+        page.wait_disconnected()
+        assert "sockjs-client is not loaded" in page.text("#mode")
+        assert page.page.evaluate("typeof window.SockJS") == "undefined"
+        assert any("integrity" in line for line in page.console), page.console
+    finally:
+        page.close()

@@ -119,16 +119,16 @@ class ChurnTest(HardeningTestCase):
     async def settle(self) -> None:
         """Wait (bounded) until the server holds no client state; then collect garbage."""
         await self.until(self.no_client_state, timeout=15)
-        await self.until(lambda: not self.socketio._tasks, timeout=5)
+        await self.until(lambda: not self.socketio.dispatcher.tasks, timeout=5)
         await asyncio.sleep(0.05)  # let closed streams' callbacks run
         gc.collect()
 
     def assert_nothing_left(self) -> None:
         sio = self.socketio
         assert not sio.engine.sessions
-        assert not sio.rooms_store.sockets and not sio.rooms_store._rooms and not sio.rooms_store._members
-        assert not sio._ack_waiting
-        assert not sio._tasks
+        assert not sio.adapter.by_sid and not sio.adapter.room_members and not sio.adapter.namespace_members
+        assert not sio.dispatcher.ack_waiting
+        assert not sio.dispatcher.tasks
         assert self.log.errors() == [], self.log.errors()
 
     async def run_ws_cycles(self, first: int, count: int) -> None:

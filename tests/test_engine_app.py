@@ -90,3 +90,33 @@ class EngineAppTest(AsyncHTTPTestCase):
             await asyncio.sleep(0.5)  # over two ping intervals: the heartbeat keeps it open
             assert client.state == "connected"
             await client.disconnect()
+
+
+class ConnectHandlerSendsTest(AsyncHTTPTestCase):
+    """What the ``connect`` handler sends reaches the client, whatever the transport."""
+
+    def get_app(self):
+        self.eio = EngineIOApp(cors_allowed_origins="*")
+
+        @self.eio.on("connect")
+        def on_connect(sid, request):
+            self.eio.send(sid, "welcome")
+            self.eio.send(sid, b"\x01\x02")
+
+        return tornado.web.Application(self.eio.routes("/engine.io"))
+
+    def tearDown(self):
+        self.eio.stop()
+        super().tearDown()
+
+    @gen_test
+    async def test_message_sent_from_connect_reaches_a_websocket_only_session_after_the_open_packet(self):
+        ws = await RawWebSocket.open(self.get_url(""), path="/engine.io/")  # reads the OPEN packet first
+        assert ws.handshake["sid"]
+        assert await ws.recv() == "4welcome"
+        assert await ws.recv() == b"\x01\x02"
+
+    @gen_test
+    async def test_message_sent_from_connect_reaches_a_polling_session_on_its_first_get(self):
+        client = await RawPolling(self.get_url(""), path="/engine.io/").open()
+        assert await client.get() == ["4welcome", "bAQI="]

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any, ClassVar
 
 from tornado.testing import gen_test
 
@@ -10,7 +11,9 @@ from tests.rawclient import RawPolling, error_of
 
 
 class PollingHandshakeTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "ping_interval": 0.25, "ping_timeout": 0.5}
+    socketio_options: ClassVar[dict[str, Any]] = {
+        "cors_allowed_origins": "*", "ping_interval": 0.25, "ping_timeout": 0.5,
+    }
 
     @gen_test
     async def test_handshake_returns_open_packet_with_exact_sub_second_timings(self):
@@ -134,7 +137,7 @@ class PollingHandshakeTest(SocketIOTestCase):
 
 
 class PollingLimitsTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_http_buffer_size": 1000}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_http_buffer_size": 1000}
 
     @gen_test
     async def test_post_over_max_http_buffer_size_is_413_from_content_length(self):
@@ -149,7 +152,7 @@ class PollingLimitsTest(SocketIOTestCase):
 
 
 class CorsTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": ["https://good.example"]}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": ["https://good.example"]}
 
     @gen_test
     async def test_allowed_origin_gets_cors_headers(self):
@@ -179,7 +182,7 @@ class CorsTest(SocketIOTestCase):
 
 
 class SameOriginDefaultTest(SocketIOTestCase):
-    socketio_options = {}
+    socketio_options: ClassVar[dict[str, Any]] = {}
 
     @gen_test
     async def test_default_policy_accepts_same_origin(self):
@@ -194,7 +197,7 @@ class SameOriginDefaultTest(SocketIOTestCase):
 
 
 class AllowRequestTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*",
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*",
                         "allow_request": lambda req: req.headers.get("X-Token") == "letmein"}
 
     @gen_test
@@ -209,7 +212,7 @@ class AllowRequestTest(SocketIOTestCase):
 
 
 class MaxConnectionsTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_connections": 1}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_connections": 1}
 
     @gen_test
     async def test_handshake_past_max_connections_is_503(self):
@@ -219,7 +222,7 @@ class MaxConnectionsTest(SocketIOTestCase):
 
 
 class RemoteAddressTest(SocketIOTestCase):
-    app_settings = {}
+    app_settings: ClassVar[dict[str, Any]] = {}
 
     def setup_handlers(self, socketio):
         from tornado_sio import request

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any, ClassVar
 
 from tornado.httpclient import HTTPClientError
 from tornado.testing import gen_test
@@ -11,7 +12,9 @@ from tests.rawclient import RawPolling, RawWebSocket, error_of
 
 
 class WebSocketTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "ping_interval": 0.2, "ping_timeout": 0.4}
+    socketio_options: ClassVar[dict[str, Any]] = {
+        "cors_allowed_origins": "*", "ping_interval": 0.2, "ping_timeout": 0.4,
+    }
 
     @gen_test
     async def test_direct_websocket_handshake_has_no_upgrades(self):
@@ -68,7 +71,7 @@ class WebSocketTest(SocketIOTestCase):
 
 
 class UpgradeTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "upgrade_timeout": 0.3}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "upgrade_timeout": 0.3}
 
     async def _probe(self, client):
         ws = await RawWebSocket.open(self.base_url, query=f"EIO=4&transport=websocket&sid={client.sid}",
@@ -128,7 +131,7 @@ class UpgradeTest(SocketIOTestCase):
 
 
 class WebSocketOriginTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": ["https://good.example"]}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": ["https://good.example"]}
 
     @gen_test
     async def test_disallowed_origin_is_403_before_101(self):
@@ -143,7 +146,7 @@ class WebSocketOriginTest(SocketIOTestCase):
 
 
 class WebSocketLimitsTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_http_buffer_size": 1000}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_http_buffer_size": 1000}
 
     @gen_test
     async def test_message_over_max_http_buffer_size_closes_connection(self):
@@ -155,7 +158,7 @@ class WebSocketLimitsTest(SocketIOTestCase):
 
 
 class CompressionTest(SocketIOTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "websocket_compression": True}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "websocket_compression": True}
 
     @gen_test
     async def test_permessage_deflate_is_a_setting(self):

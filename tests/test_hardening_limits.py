@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -17,15 +18,25 @@ import string
 import tracemalloc
 import zlib
 from pathlib import Path
+from typing import Any, ClassVar
 
 import tornado
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.testing import gen_test
 from tornado.websocket import WebSocketClosedError, websocket_connect
 
-from tests.rawclient import RawPolling, RawWebSocket
 from tests.hardening_support import HardeningTestCase, RawFrames
-from tornado_sio import AckTimeout, DisconnectedError, EncodeError, SocketIO, TornadoSIOError, emit, request, send
+from tests.rawclient import RawPolling, RawWebSocket
+from tornado_sio import (
+    AckTimeout,
+    DisconnectedError,
+    EncodeError,
+    TornadoSIOError,
+    emit,
+    request,
+    send,
+)
+from tornado_sio.options import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,17 +62,24 @@ def _limits_table():
 
 
 def test_every_default_in_docs_limits_table_is_the_real_default():
-    sio = SocketIO()
+    defaults = Options()
     rows = _limits_table()
     assert len(rows) >= 15, rows
     for setting, documented in rows:
-        owner = sio if hasattr(sio, setting) else sio.engine
-        assert hasattr(owner, setting), setting
-        assert getattr(owner, setting) == documented, (setting, getattr(owner, setting), documented)
+        assert hasattr(defaults, setting), setting
+        assert getattr(defaults, setting) == documented, (setting, getattr(defaults, setting), documented)
 
 
-def test_installed_tornado_meets_the_floor_in_setup_py_and_docs_security():
-    floor = re.search(r'"tornado>=([0-9.]+)"', (ROOT / "setup.py").read_text()).group(1)
+def test_every_option_is_in_docs_limits():
+    text = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")
+    missing = [f.name for f in dataclasses.fields(Options) if f"`{f.name}`" not in text]
+    assert not missing, missing
+
+
+def test_installed_tornado_meets_the_floor_in_pyproject_and_docs_security():
+    floors = set(re.findall(r'"tornado>=([0-9.]+)', (ROOT / "pyproject.toml").read_text()))
+    assert len(floors) == 1, floors
+    floor = floors.pop()
     assert tornado.version_info[:3] >= tuple(int(p) for p in floor.split(".")), (tornado.version, floor)
     assert f"tornado>={floor}" in (ROOT / "docs" / "security.md").read_text()
 
@@ -97,7 +115,7 @@ class DefaultMessageSizeTest(HardeningTestCase):
 class LargeMessageSizeTest(HardeningTestCase):
     """A setting above Tornado's own 10 MiB default is honoured, not capped by it."""
 
-    socketio_options = {"cors_allowed_origins": "*", "max_http_buffer_size": 12 * 1024 * 1024}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_http_buffer_size": 12 * 1024 * 1024}
 
     def setup_handlers(self, socketio):
         @socketio.on("size")
@@ -122,7 +140,7 @@ class LargeMessageSizeTest(HardeningTestCase):
 
 
 class AttachmentLimitsTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_attachments": 3}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_attachments": 3}
 
     def setup_handlers(self, socketio):
         @socketio.on("count")
@@ -152,7 +170,7 @@ class AttachmentLimitsTest(HardeningTestCase):
 
 
 class MaxConnectionsTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_connections": 2}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_connections": 2}
 
     @gen_test
     async def test_connections_past_the_limit_are_refused_with_503_on_both_transports(self):
@@ -183,18 +201,18 @@ class MaxConnectionsTest(HardeningTestCase):
         results = await asyncio.gather(*(attempt() for _ in range(30)))
         admitted = [r for r in results if isinstance(r, RawWebSocket)]
         assert len(admitted) == 2
-        assert sorted(set(r for r in results if not isinstance(r, RawWebSocket))) == [503]
+        assert sorted({r for r in results if not isinstance(r, RawWebSocket)}) == [503]
         assert len(self.socketio.engine.sessions) == 2
         for ws in admitted:
             ws.close()
 
 
 class MaxConnectionsAcrossTransportsTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_connections": 2}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_connections": 2}
 
     @gen_test
     async def test_sockjs_and_engineio_connections_count_toward_one_limit(self):
-        assert self.socketio.sockjs, "SockJS is on by default"
+        assert self.socketio.options.sockjs, "SockJS is on by default"
         sockjs = []
         for i in range(2):
             url = self.get_url(f"/sockjs/000/limit{i}/websocket").replace("http", "ws")
@@ -208,7 +226,7 @@ class MaxConnectionsAcrossTransportsTest(HardeningTestCase):
 
 
 class ConnectTimeoutTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "connect_timeout": 0.3}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "connect_timeout": 0.3}
 
     def setup_handlers(self, socketio):
         super().setup_handlers(socketio)
@@ -235,13 +253,13 @@ class ConnectTimeoutTest(HardeningTestCase):
     async def test_a_client_that_leaves_its_last_namespace_must_connect_again_in_time(self):
         ws = await self.ws_client()
         await ws.send("41")
-        await self.until(lambda: self.reasons == ["client namespace disconnect"])
+        await self.until(lambda: self.reasons == ["client disconnect"])
         assert await ws.closed()
         assert not self.socketio.engine.sessions
 
 
 class UpgradeTimeoutTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "upgrade_timeout": 0.3}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "upgrade_timeout": 0.3}
 
     async def probe(self, client, send_probe=True):
         ws = await RawWebSocket.open(self.base_url, query=f"EIO=4&transport=websocket&sid={client.sid}",
@@ -287,7 +305,9 @@ class UpgradeTimeoutTest(HardeningTestCase):
 
 
 class AckLimitsTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_pending_acks": 3, "ack_timeout": 0.3}
+    socketio_options: ClassVar[dict[str, Any]] = {
+        "cors_allowed_origins": "*", "max_pending_acks": 3, "ack_timeout": 0.3,
+    }
 
     def setup_handlers(self, socketio):
         super().setup_handlers(socketio)
@@ -298,7 +318,7 @@ class AckLimitsTest(HardeningTestCase):
             self.sids.append(request.sid)
 
     def socket(self):
-        return self.socketio.rooms_store.sockets[self.sids[-1]]
+        return self.socketio.adapter.by_sid[self.sids[-1]]
 
     @gen_test(timeout=15)
     async def test_pending_acks_are_bounded_and_expire(self):
@@ -308,8 +328,8 @@ class AckLimitsTest(HardeningTestCase):
             self.socketio.emit("question", i, to=self.sids[-1], callback=answered.append)
         with self.assertRaises(TornadoSIOError):
             self.socketio.emit("question", 3, to=self.sids[-1], callback=answered.append)
-        assert len(self.socket()._acks) == 3
-        await self.until(lambda: not self.socket()._acks and not self.socketio._ack_waiting, timeout=5)
+        assert len(self.socket().acks) == 3
+        await self.until(lambda: not self.socket().acks and not self.socketio.dispatcher.ack_waiting, timeout=5)
         self.socketio.emit("question", 4, to=self.sids[-1], callback=answered.append)  # room again
         assert answered == []
         assert len(self.log.matching("not answered in time")) == 3
@@ -319,13 +339,13 @@ class AckLimitsTest(HardeningTestCase):
         await self.ws_client()
         with self.assertRaises(AckTimeout):
             await self.socketio.call("question", to=self.sids[-1], timeout=0.2)
-        assert not self.socket()._acks
+        assert not self.socket().acks
 
     @gen_test(timeout=15)
     async def test_pending_calls_fail_when_the_client_leaves(self):
         ws = await self.ws_client()
         pending = asyncio.ensure_future(self.socketio.call("question", to=self.sids[-1], timeout=10))
-        await self.until(lambda: self.socket()._acks)
+        await self.until(lambda: self.socket().acks)
         ws.close()
         with self.assertRaises(DisconnectedError):
             await pending
@@ -336,19 +356,19 @@ class AckLimitsTest(HardeningTestCase):
         await self.ws_client()
         with self.assertRaises(EncodeError):
             self.socketio.emit("bad", float("nan"), to=self.sids[-1], callback=lambda *a: None)
-        assert not self.socket()._acks
+        assert not self.socket().acks
 
     @gen_test(timeout=15)
     async def test_a_call_refused_by_the_encoder_leaves_no_pending_ack(self):
         await self.ws_client()
         with self.assertRaises(EncodeError):
             await self.socketio.call("bad", float("inf"), to=self.sids[-1], timeout=5)
-        assert not self.socket()._acks
-        assert self.socket() not in self.socketio._ack_waiting
+        assert not self.socket().acks
+        assert self.socket() not in self.socketio.dispatcher.ack_waiting
 
 
 class PendingEventsTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_pending_events": 5}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_pending_events": 5}
 
     def setup_handlers(self, socketio):
         super().setup_handlers(socketio)
@@ -438,7 +458,7 @@ class StrictJsonTest(HardeningTestCase):
 
 
 class CompressionBombTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "websocket_compression": True,
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "websocket_compression": True,
                         "max_http_buffer_size": 100_000}
 
     @gen_test(timeout=20)
@@ -493,12 +513,12 @@ class IdentityTest(HardeningTestCase):
             await client.post("1")
         assert len(sids) == 200
         ws = await self.ws_client()
-        socket_sid = next(iter(self.socketio.rooms_store.sockets))
+        socket_sid = next(iter(self.socketio.adapter.by_sid))
         assert socket_sid != ws.handshake["sid"]  # the namespace sid is a second secret
 
 
 class AllowRequestTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*",
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*",
                         "allow_request": lambda req: req.headers.get("X-Token") == "letmein"}
 
     @gen_test
@@ -519,7 +539,7 @@ class AllowRequestTest(HardeningTestCase):
 
     @gen_test
     async def test_allow_request_runs_for_a_sockjs_websocket_without_an_origin_header(self):
-        assert self.socketio.sockjs, "SockJS is on by default"
+        assert self.socketio.options.sockjs, "SockJS is on by default"
         url = self.get_url("/sockjs/000/abcdefgh/websocket").replace("http", "ws")
         with self.assertRaises(HTTPClientError) as ctx:
             await websocket_connect(HTTPRequest(url))
@@ -527,7 +547,7 @@ class AllowRequestTest(HardeningTestCase):
 
 
 class AllowRequestFailureTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "allow_request": lambda req: 1 / 0}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "allow_request": lambda req: 1 / 0}
 
     @gen_test
     async def test_an_allow_request_hook_that_raises_refuses_and_the_server_goes_on(self):
@@ -540,7 +560,7 @@ class AllowRequestFailureTest(HardeningTestCase):
 
 
 class CrossSiteWebSocketTest(HardeningTestCase):
-    socketio_options = {}  # the default policy: same origin only
+    socketio_options: ClassVar[dict[str, Any]] = {}  # the default policy: same origin only
 
     @gen_test
     async def test_cross_site_websocket_is_refused_by_default(self):

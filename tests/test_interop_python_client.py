@@ -21,7 +21,7 @@ try:
 except ImportError:
     if support.IN_CI:
         raise
-    pytest.skip("python-socketio[asyncio-client] is not installed (pip install -e '.[test]')",
+    pytest.skip("python-socketio[asyncio-client] not found: pip install -e '.[test,redis,fast]'",
                 allow_module_level=True)
 
 WAIT = 10.0  # bound on any single wait; never a timing assertion

@@ -7,10 +7,19 @@ import json
 import pytest
 
 from tornado_sio.exceptions import EncodeError, PayloadTooLarge, ProtocolError
+from tornado_sio.options import Options
 from tornado_sio.protocol.engineio import (
+    CLOSE,
     ERROR_CODES,
+    NOOP,
+    OPEN,
+    PING,
     PING_PROBE,
+    PONG,
+    PROBE_PING,
+    PROBE_PONG,
     RECORD_SEPARATOR,
+    UPGRADE,
     ErrorCode,
     Packet,
     PacketType,
@@ -88,7 +97,8 @@ MALFORMED_PACKETS = [
     pytest.param("7", id="type-7"),
     pytest.param("9hello", id="type-9"),
     pytest.param("x", id="letter-type"),
-    pytest.param("b4AQID", id="base64-marker-outside-payload"),
+    pytest.param("b4AQID", id="unpadded-base64"),
+    pytest.param("b!!!!", id="invalid-base64"),
     pytest.param("\u0664hello", id="non-ascii-digit-type"),
     pytest.param(" 4hello", id="leading-space"),
     pytest.param("1bye", id="data-on-close"),
@@ -145,7 +155,7 @@ def test_empty_item_list_encodes_to_empty_body():
 
 
 def test_payload_bytes_body_is_read_as_utf8():
-    body = '4héllo\x1ebAQ=='.encode("utf-8")
+    body = '4héllo\x1ebAQ=='.encode()
     assert decode_payload(body) == [
         Packet(PacketType.MESSAGE, "héllo"),
         Packet(PacketType.MESSAGE, b"\x01"),
@@ -163,9 +173,27 @@ def test_payload_over_the_packet_limit_raises_payload_too_large():
         decode_payload(body, max_packets=5)
 
 
-def test_payload_over_the_default_limit_of_1000_packets_is_refused():
+def test_payload_over_the_options_default_of_1000_packets_is_refused():
+    limit = Options().max_packets
+    assert limit == 1000
     with pytest.raises(PayloadTooLarge):
-        decode_payload(RECORD_SEPARATOR.join(["6"] * 1001))
+        decode_payload(RECORD_SEPARATOR.join(["6"] * (limit + 1)), max_packets=limit)
+
+
+def test_payload_without_a_packet_limit_takes_any_count():
+    assert len(decode_payload(RECORD_SEPARATOR.join(["6"] * 1500))) == 1500
+
+
+def test_base64_text_packet_decodes_as_a_binary_message():
+    # engine.io-client's forceBase64 sends binary over WebSocket as "b" + base64 text.
+    assert decode_packet("bAQID") == Packet(PacketType.MESSAGE, b"\x01\x02\x03")
+    assert decode_packet("b") == Packet(PacketType.MESSAGE, b"")
+
+
+def test_named_control_packets_are_their_wire_text():
+    assert [OPEN, CLOSE, PING, PONG, UPGRADE, NOOP] == ["0", "1", "2", "3", "5", "6"]
+    assert (PROBE_PING, PROBE_PONG) == ("2probe", "3probe")
+    assert decode_packet(PROBE_PING) == Packet(PacketType.PING, PING_PROBE)
 
 
 MALFORMED_PAYLOADS = [

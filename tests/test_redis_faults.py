@@ -10,7 +10,8 @@ import contextlib
 import logging
 import os
 import signal
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import tornado.httpserver
@@ -22,11 +23,19 @@ from tests import support
 support.need_python_module("socketio")
 support.need_python_module("redis")
 
-from tests.apps import async_test  # noqa: E402
-from tests.redis_support import (Client, RedisServer, app_processes, close_all,  # noqa: E402
-                                 connect_all, redis_server, settle)
-from tornado_sio import MessageQueueError, SocketIO, join_room  # noqa: E402
-from tornado_sio.redis_manager import WIRE_VERSION, RedisManager, dump  # noqa: E402
+from tests.apps import async_test
+from tests.redis_support import (
+    Client,
+    RedisServer,
+    app_processes,
+    close_all,
+    connect_all,
+    redis_server,
+    settle,
+)
+from tornado_sio import MessageQueueError, SocketIO, join_room
+from tornado_sio.adapter.redis import WIRE_VERSION, RedisAdapter
+from tornado_sio.adapter.redis.wire import dump
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,21 +47,23 @@ class _Local:
         self.url = f"http://127.0.0.1:{port}"
 
     @property
-    def manager(self) -> RedisManager:
-        return self.socketio.manager  # type: ignore[return-value]
+    def adapter(self) -> RedisAdapter:
+        adapter = self.socketio.adapter
+        assert isinstance(adapter, RedisAdapter)
+        return adapter
 
 
 @contextlib.asynccontextmanager
 async def local_server(redis_url: str, **options: Any) -> AsyncIterator[_Local]:
-    """A tornado-sio server with a RedisManager in this process and loop."""
-    socketio = SocketIO(client_manager=lambda sio: RedisManager(sio, redis_url, reconnect_delay=0.05,
-                                                                reconnect_max_delay=0.5, health_interval=0.5,
-                                                                **options))
+    """A tornado-sio server with a RedisAdapter in this process and loop."""
+    socketio = SocketIO(message_queue=redis_url,
+                        message_queue_options={"reconnect_delay": 0.05, "reconnect_max_delay": 0.5,
+                                               "health_interval": 0.5, **options})
 
     @socketio.on("join")
     async def on_join(room: str) -> str:
         join_room(room)
-        await socketio.manager.sync()  # type: ignore[attr-defined]
+        await socketio.adapter.sync()  # type: ignore[attr-defined]
         return "joined"
 
     await socketio.start()
@@ -77,7 +88,8 @@ async def test_unreachable_redis_at_start_raises_message_queue_error_naming_the_
         await asyncio.wait_for(socketio.start(), 15)
     text = str(info.value)
     assert f"127.0.0.1:{port}" in text and "s3cret" not in text
-    assert not socketio.manager.connected  # type: ignore[attr-defined]
+    assert text.split(": ", 1)[1]  # the reason, not only the URL
+    assert not socketio.adapter.connected  # type: ignore[attr-defined]
 
 
 @async_test(45)
@@ -100,7 +112,7 @@ async def test_redis_outage_keeps_local_delivery_and_cross_process_delivery_resu
                             break
                         await asyncio.sleep(0.02)
                     else:
-                        raise AssertionError("the manager did not notice Redis going away")
+                        raise AssertionError("the adapter did not notice Redis going away")
                 # local clients keep working; local emits are still delivered
                 assert await a.ask("broadcast", "during", 1) == "ok"
                 assert await a2.ask("to room", "local room", "room during", 2) == "ok"
@@ -116,7 +128,7 @@ async def test_redis_outage_keeps_local_delivery_and_cross_process_delivery_resu
                             break
                         await asyncio.sleep(0.02)
                     else:
-                        raise AssertionError("the manager did not reconnect to Redis")
+                        raise AssertionError("the adapter did not reconnect to Redis")
                 # cross-process delivery resumes by itself, rooms included
                 assert await b.ask("broadcast", "after", 3) == "ok"
                 assert await b.ask("to room", "local room", "room after", 4) == "ok"
@@ -208,16 +220,16 @@ async def test_a_dead_subscriber_task_is_restarted_and_logged(caplog):
             client = Client("local")
             await client.connect(server)
             try:
-                manager = server.manager
-                old = {name: manager._tasks[name] for name in ("subscriber", "publisher")}
+                link = server.adapter.link
+                old = {name: link.tasks[name] for name in ("subscriber", "publisher")}
                 for task in old.values():
                     task.cancel()
                 for _ in range(250):
-                    if manager.connected and all(manager._tasks.get(n) not in (None, t) for n, t in old.items()):
+                    if link.connected and all(link.tasks.get(n) not in (None, t) for n, t in old.items()):
                         break
                     await asyncio.sleep(0.02)
                 else:
-                    raise AssertionError(f"not restarted: {manager._tasks}, connected={manager.connected}")
+                    raise AssertionError(f"not restarted: {link.tasks}, connected={link.connected}")
                 assert "the subscriber task stopped unexpectedly (cancelled); restarting it" in caplog.text
                 assert "the publisher task stopped unexpectedly (cancelled); restarting it" in caplog.text
                 # it hears again: an emit from outside reaches the client, a join works
@@ -227,37 +239,3 @@ async def test_a_dead_subscriber_task_is_restarted_and_logged(caplog):
                 await client.expect("back")
             finally:
                 await client.close()
-
-
-def test_wire_messages_are_json_and_documented_shape():
-    """The native format as docs/redis.md describes it (no Redis needed)."""
-    from tornado_sio.redis_manager import Wire, load
-
-    wire = Wire("tornado-sio", "a" * 32)
-    channel, payload = wire.emit("/chat", ["msg", {"x": 1}, b"\x01"], ["room1"], {"sid9"},
-                                 callback=("a" * 32, 5, 10.0))
-    assert channel == b"tornado-sio#/chat#room1#"
-    assert load(payload) == {"v": 1, "ch": "tornado-sio", "src": "a" * 32, "op": "emit", "ns": "/chat",
-                             "to": ["room1"], "skip": ["sid9"],
-                             "json": '["msg",{"x":1},{"_placeholder":true,"num":0}]', "bin": ["AQ=="],
-                             "cb": {"to": "a" * 32, "id": 5, "tmo": 10.0}}
-    channel, _ = wire.emit("/", ["e"], ["r1", "r2"])
-    assert channel == b"tornado-sio#/#"
-    channel, payload = wire.ack("b" * 32, 5, "sid9", "/chat", [b"\x02", 3])
-    assert channel == b"tornado-sio#proc#" + b"b" * 32 + b"#"
-    assert load(payload)["args"] == [{"_placeholder": True, "num": 0}, 3]
-    psio = Wire("socketio", "c" * 32, format="python-socketio")
-    channel, payload = psio.emit("/", ["ev", 1, 2], ["room"], ())
-    assert channel == b"socketio"
-    assert load(payload) == {"method": "emit", "event": "ev", "data": [1, 2], "binary": False, "namespace": "/",
-                             "room": "room", "skip_sid": None, "callback": None, "host_id": "c" * 32}
-    with pytest.raises(ValueError):
-        Wire("x", "y", format="python-socketio", serializer="msgpack")
-    # refused before anything is published, as a local emit is
-    from tornado_sio import EncodeError
-
-    for bad in (["e", float("nan")], ["e", *[b"x"] * 11]):
-        with pytest.raises(EncodeError):
-            wire.emit("/", bad, None)
-        with pytest.raises(EncodeError):
-            psio.emit("/", bad, None)

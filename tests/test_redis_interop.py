@@ -9,6 +9,7 @@ write-only manager (what a Celery worker uses) reaches tornado-sio clients.
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 
 from tests import support
@@ -17,10 +18,10 @@ support.need_python_module("socketio")
 support.need_python_module("redis")
 support.need_python_module("aiohttp")
 
-import socketio  # noqa: E402
+import socketio
 
-from tests.apps import async_test  # noqa: E402
-from tests.redis_support import AppProcess, close_all, connect_all, redis_server, settle  # noqa: E402
+from tests.apps import async_test
+from tests.redis_support import AppProcess, close_all, connect_all, redis_server, settle
 
 pytestmark = pytest.mark.timeout(60)
 

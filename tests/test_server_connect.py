@@ -57,7 +57,7 @@ class ConnectTest(SocketIOTestCase):
         reply = await ws.connect(auth={"token": "bad"})
         assert reply[:2] == "44"
         assert json.loads(reply[2:]) == {"message": "unauthorized", "data": {"reason": "bad token"}}
-        assert not self.socketio.rooms_store.sockets
+        assert not self.socketio.adapter.by_sid
 
     @gen_test
     async def test_refusal_by_returning_false_sends_connect_error(self):

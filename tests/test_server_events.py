@@ -233,7 +233,7 @@ class ErrorHandlerTest(SocketIOTestCase):
         await ws.connect("/ns")
         await ws.emit("fail", namespace="/ns")
         await self.until(lambda: self.caught)
-        assert self.caught == [("ns", "ValueError", "fail")]
+        assert self.caught == [("ns", "ValueError", {"message": "fail", "args": ()})]
 
     @gen_test
     async def test_on_error_default_gets_the_rest(self):
@@ -291,7 +291,7 @@ class ClassNamespaceTest(SocketIOTestCase):
         await ws.connect("/chat")
         await ws.send("41/chat,")
         await self.until(lambda: len(self.ns.events) == 2)
-        assert self.ns.events[1] == ("disconnect", "client namespace disconnect")
+        assert self.ns.events[1] == ("disconnect", "client disconnect")
 
 
 class OutgoingAttachmentsTest(SocketIOTestCase):

@@ -64,7 +64,7 @@ class RoomsTest(SocketIOTestCase):
         ws = await self.client()
         await ws.emit("join", "lobby", ack=1)
         frame = await ws.recv()
-        sid = next(iter(self.socketio.rooms_store.sockets))
+        sid = next(iter(self.socketio.adapter.by_sid))
         assert frame == f'431[["lobby","{sid}"]]' or frame == f'431[["{sid}","lobby"]]'
 
     @gen_test
@@ -123,12 +123,12 @@ class RoomsTest(SocketIOTestCase):
         await a.emit("join", "r", ack=1)
         await a.recv()
         await a.emit("close", "r")
-        await self.until(lambda: not self.socketio.rooms_store.has_room("/", "r"))
+        await self.until(lambda: not self.socketio.adapter.has_room("/", "r"))
 
     @gen_test
     async def test_server_emit_skip_sid(self):
         a, b = await self.client(), await self.client()
-        sid_a = list(self.socketio.rooms_store.sockets)[0]
+        sid_a = list(self.socketio.adapter.by_sid)[0]
         self.socketio.emit("news", 1, skip_sid=sid_a)
         assert await b.recv_event() == ["news", 1]
         assert await self.quiet(a)
@@ -139,12 +139,12 @@ class RoomsTest(SocketIOTestCase):
         await ws.emit("kick me")
         assert await ws.recv() == "41"
         await self.until(lambda: self.disconnects)
-        assert self.disconnects == ["server namespace disconnect"]
+        assert self.disconnects == ["server disconnect"]
 
     @gen_test
     async def test_server_disconnect_by_sid(self):
         ws = await self.client()
-        sid = next(iter(self.socketio.rooms_store.sockets))
+        sid = next(iter(self.socketio.adapter.by_sid))
         self.socketio.disconnect(sid)
         assert await ws.recv() == "41"
 
@@ -156,8 +156,8 @@ class RoomsTest(SocketIOTestCase):
         ws.close()
         await self.until(lambda: self.disconnects)
         assert self.disconnects == ["transport close"]
-        assert not self.socketio.rooms_store.sockets
-        assert not self.socketio.rooms_store.has_room("/", "r")
+        assert not self.socketio.adapter.by_sid
+        assert not self.socketio.adapter.has_room("/", "r")
         await self.until(lambda: not self.socketio.engine.sessions)
 
     @gen_test

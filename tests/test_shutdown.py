@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from typing import List, Optional, Tuple
 
 from tornado.httpclient import HTTPRequest
@@ -162,7 +164,7 @@ async def _sockjs(port: int, proc: subprocess.Popen) -> None:
 def _run_demo_and(scenario, tmp_path) -> None:
     """Start ``run.py``, play *scenario* (which sends SIGTERM), and check a clean exit 0."""
     if not (ROOT / "run.py").exists():
-        missing("run.py is not written yet")
+        missing("run.py not found: git restore run.py")
     port = free_port()
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log_file:
@@ -185,3 +187,28 @@ def test_sigterm_flushes_and_closes_websocket_and_polling_clients_and_exits_0(tm
 
 def test_sigterm_closes_sockjs_clients_with_a_close_frame(tmp_path):
     _run_demo_and(_sockjs, tmp_path)
+
+
+def test_sigterm_right_after_the_listening_line_exits_0():
+    """The signal handlers are in place before "listening" is logged: a supervisor
+    that stops the app as soon as it reports ready gets a clean exit, not -15."""
+    for attempt in range(3):  # the window it guards is short: try it a few times
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port)], cwd=str(ROOT),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            assert proc.stdout is not None
+            fd, output, deadline = proc.stdout.fileno(), b"", time.monotonic() + 20
+            while b"listening on" not in output and time.monotonic() < deadline:
+                if select.select([fd], [], [], 1)[0]:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    output += chunk
+            assert b"listening on" in output, output.decode(errors="replace")
+            os.kill(proc.pid, signal.SIGTERM)
+            rest, _ = proc.communicate(timeout=10)
+        finally:
+            stop_process(proc)
+
+        assert proc.returncode == 0, f"attempt {attempt + 1}: " + (output + rest).decode(errors="replace")

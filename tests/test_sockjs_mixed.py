@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -24,7 +24,6 @@ import socketio  # noqa: E402
 
 from tests.apps import async_test, close_client, serve  # noqa: E402
 from tests.test_sockjs import WAIT, SockJSClient, open_client, sio_packet  # noqa: E402
-from tornado_sio.transports import sockjs as sockjs_transport  # noqa: E402
 
 MARKER = "sync marker"
 
@@ -32,10 +31,10 @@ MARKER = "sync marker"
 class PyPeer:
     """The official ``socketio.AsyncClient``, recording every event."""
 
-    def __init__(self, transports: List[str]) -> None:
+    def __init__(self, transports: list[str]) -> None:
         self.transports = transports
         self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: List[List[Any]] = []
+        self.events: list[list[Any]] = []
         self._arrived = asyncio.Event()
 
         @self.sio.on("*")
@@ -43,7 +42,7 @@ class PyPeer:
             self.events.append([event, *args])
             self._arrived.set()
 
-    async def connect(self, url: str) -> "PyPeer":
+    async def connect(self, url: str) -> PyPeer:
         await self.sio.connect(url, transports=self.transports, wait_timeout=WAIT)
         return self
 
@@ -82,11 +81,11 @@ class SockJSPeer:
 
     def __init__(self, raw: SockJSClient) -> None:
         self.raw = raw
-        self.events: List[List[Any]] = []
-        self.acks: Dict[int, List[Any]] = {}
+        self.events: list[list[Any]] = []
+        self.acks: dict[int, list[Any]] = {}
         self._next_id = 0
 
-    async def connect(self) -> "SockJSPeer":
+    async def connect(self) -> SockJSPeer:
         reply = await self.raw.connect()
         assert reply.startswith('0{"sid":'), reply
         return self
@@ -134,9 +133,9 @@ class SockJSPeer:
         self.raw.close()
 
 
-def _encode(event: str, args: tuple, ack_id: Any) -> List[str]:
+def _encode(event: str, args: tuple, ack_id: Any) -> list[str]:
     """A Socket.IO EVENT as SockJS messages: text, then ``b``+base64 attachments."""
-    buffers: List[bytes] = []
+    buffers: list[bytes] = []
 
     def walk(value: Any) -> Any:
         if isinstance(value, bytes):
@@ -155,7 +154,7 @@ def _encode(event: str, args: tuple, ack_id: Any) -> List[str]:
     return [f"5{len(buffers)}-{ack}{body}"] + ["b" + base64.b64encode(b).decode() for b in buffers]
 
 
-def _rebuild(value: Any, buffers: List[bytes]) -> Any:
+def _rebuild(value: Any, buffers: list[bytes]) -> Any:
     if isinstance(value, dict):
         if value.get("_placeholder") is True:
             return buffers[value["num"]]
@@ -165,7 +164,7 @@ def _rebuild(value: Any, buffers: List[bytes]) -> Any:
     return value
 
 
-async def _peers(url: str, sockjs_kind: str) -> Dict[str, Any]:
+async def _peers(url: str, sockjs_kind: str) -> dict[str, Any]:
     raw = await open_client(sockjs_kind, url)
     return {
         "websocket": await PyPeer(["websocket"]).connect(url),
@@ -174,11 +173,11 @@ async def _peers(url: str, sockjs_kind: str) -> Dict[str, Any]:
     }
 
 
-async def _close(peers: Dict[str, Any], srv: Any) -> None:
+async def _close(peers: dict[str, Any], srv: Any) -> None:
     for peer in peers.values():
         await peer.close()
-    sockjs_transport.close_all(srv.socketio)
-    sockjs_transport.stop(srv.socketio)
+    srv.socketio.sockjs_endpoint.close_all()
+    srv.socketio.sockjs_endpoint.stop()
 
 
 @pytest.mark.parametrize("sockjs_kind", ["xhr", "websocket"])
@@ -189,7 +188,7 @@ async def test_one_room_every_transport_each_message_exactly_once(sockjs_kind):
         try:
             transports = sorted(s.transport for s in srv.socketio.engine.sessions.values())
             assert transports == ["polling", "websocket"]
-            assert [c.transport for c in sockjs_transport.connections(srv.socketio)] == [
+            assert [c.transport for c in srv.socketio.sockjs_endpoint.connections()] == [
                 "sockjs-" + sockjs_kind]
             for peer in peers.values():
                 assert await peer.call("join", "r") == "joined"
@@ -251,7 +250,7 @@ async def test_sockjs_client_leaving_the_room_gets_nothing_more():
             assert sj.events == []
             await sj.emit("kick")
             await _until(lambda: any(sid == sockjs_sid for _, sid, _ in srv.seen.disconnects))
-            assert [r for _, sid, r in srv.seen.disconnects if sid == sockjs_sid] == ["server namespace disconnect"]
+            assert [r for _, sid, r in srv.seen.disconnects if sid == sockjs_sid] == ["server disconnect"]
         finally:
             await _close(peers, srv)
 

@@ -1,18 +1,26 @@
-"""The batched WebSocket frame reader (transports/websocket.py ``_Protocol13``).
+"""The WebSocket frame reader (``tornado_sio/http/_fastpath.py``), and the stock fallback.
 
-It parses every complete frame of each read; these tests feed it frames split,
-batched and interleaved in the ways a network can deliver them.
+It feeds each read to ``FrameParser`` and handles every complete frame; these
+tests feed it frames split, batched and interleaved in the ways a network can
+deliver them, and run again on Tornado's own reader (an untested Tornado
+version) and with permessage-deflate, where Tornado's reader stays. The RFC 6455
+edge cases are in ``test_websocket_rfc6455.py``, fairness in
+``test_websocket_fairness.py``, and the reader against the parser, for random
+frame sequences, in ``test_websocket_reader_model.py``.
 """
 
 import asyncio
+import logging
+from typing import Any, ClassVar
 
 from tornado.testing import gen_test
 
 from tests.hardening_support import HardeningTestCase, RawFrames, _client_frame
+from tornado_sio.http import _fastpath
 
 
 class FrameReaderTest(HardeningTestCase):
-    socketio_options = {"cors_allowed_origins": "*", "max_http_buffer_size": 1000}
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "max_http_buffer_size": 1000}
 
     def setup_handlers(self, socketio):
         super().setup_handlers(socketio)
@@ -74,3 +82,53 @@ class FrameReaderTest(HardeningTestCase):
         await ws.send_frame(b"orphan", opcode=0)
         assert await ws.eof()
         await self.assert_healthy()
+
+
+class StockPathTest(FrameReaderTest):
+    """On a Tornado outside the tested range, Tornado's own reader and writer do the same job."""
+
+    def setUp(self):
+        self.saved = (_fastpath._ENABLED, _fastpath._warned)
+        _fastpath._ENABLED, _fastpath._warned = False, False
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        _fastpath._ENABLED, _fastpath._warned = self.saved
+
+    @gen_test
+    async def test_the_fallback_is_logged_once(self):
+        await self.ws()
+        await self.ws()
+        self.assert_logged_once("outside the range tornado-sio was tested with", levels=(logging.WARNING,))
+        self.log.clear()
+
+    async def assert_healthy(self, *bystanders):
+        self.log.clear()  # the fallback's own warning is expected here
+        await super().assert_healthy(*bystanders)
+
+
+def test_the_tested_range_covers_the_installed_tornado():
+    import tornado
+
+    low, high = _fastpath.TESTED_TORNADO
+    assert low <= tornado.version_info[:3] < high, tornado.version
+    assert _fastpath.enabled()
+
+
+class DeflateFallbackTest(HardeningTestCase):
+    """With permessage-deflate negotiated, Tornado's own reader runs; its 1009 still has no reason."""
+
+    socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "websocket_compression": True,
+                                                  "max_http_buffer_size": 1000}
+
+    @gen_test
+    async def test_tornados_reader_closes_an_oversized_message_with_1009_and_no_reason(self):
+        ws = await RawFrames.open(self.get_http_port(), headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+        assert b"permessage-deflate" in ws.response_head
+        await ws.send_frame("40")
+        assert (await ws.recv_text()).startswith("40{")
+        await ws.send_frame("4" + "x" * 2000)  # not compressed (RSV1 clear), over the limit
+        assert await ws.close_frame() == (1009, b"")
+        ws.close()
+        self.assert_logged_once("message too big")

@@ -13,10 +13,26 @@ connect unmodified::
 
     app = tornado.web.Application(socketio.routes())
     socketio.run(app, port=5000)
+
+A Flask-SocketIO application moves by changing its imports (``docs/migrating-from-flask-socketio.md``).
 """
 
-from .context import close_room, disconnect, emit, join_room, leave_room, request, rooms, send, session
-from .engine import EngineServer, EngineSession
+from .context import (
+    bind,
+    call,
+    close_room,
+    disconnect,
+    emit,
+    join_room,
+    leave_room,
+    request,
+    rooms,
+    send,
+    session,
+)
+from .engine.server import EngineServer
+from .engine.session import EngineSession
+from .engine_app import EngineIOApp
 from .exceptions import (
     AckTimeout,
     ConnectionRefusedError,
@@ -28,14 +44,17 @@ from .exceptions import (
     TornadoSIOError,
 )
 from .namespace import Namespace
+from .options import Options
 from .server import SocketIO
+from .testing import SocketIOTestClient
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "SocketIO", "Namespace",
-    "emit", "send", "join_room", "leave_room", "close_room", "rooms", "disconnect", "request", "session",
-    "EngineServer", "EngineSession",
+    "SocketIO", "Namespace", "Options", "SocketIOTestClient",
+    "emit", "send", "call", "join_room", "leave_room", "close_room", "rooms", "disconnect", "request", "session",
+    "bind",
+    "EngineIOApp", "EngineServer", "EngineSession",
     "TornadoSIOError", "ProtocolError", "PayloadTooLarge", "EncodeError", "ConnectionRefusedError",
     "AckTimeout", "DisconnectedError", "MessageQueueError",
     "__version__",

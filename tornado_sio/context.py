@@ -4,29 +4,54 @@ While a handler runs, the client that sent the event is in a ``ContextVar``
 (async handlers keep it across awaits, since each runs in a task that copied the
 context). ``emit()`` with no ``to`` answers that client; ``join_room()`` moves it;
 ``request`` and ``session`` describe it.
+
+:func:`bind` is the one way to put a client in context; the dispatcher uses it
+around every handler, and tests or background code may use it too::
+
+    with bind(socket, "my event"):
+        emit("reply", 42)          # goes to socket
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import MutableMapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from .rooms import Rooms
+from .adapter.base import Rooms
 
 if TYPE_CHECKING:
     from .socket import Socket
 
 __all__ = [
-    "emit", "send", "join_room", "leave_room", "close_room", "rooms", "disconnect",
-    "request", "session", "current_socket",
+    "emit", "send", "call", "join_room", "leave_room", "close_room", "rooms", "disconnect",
+    "request", "session", "current", "current_socket", "bind",
 ]
 
-_current: ContextVar[Optional["Socket"]] = ContextVar("tornado_sio_socket", default=None)
-_current_event: ContextVar[Optional[str]] = ContextVar("tornado_sio_event", default=None)
+_current: ContextVar[Optional[Socket]] = ContextVar("tornado_sio_socket", default=None)
+#: (event name, its arguments) of the handler running now.
+_current_event: ContextVar[Optional[Tuple[str, Tuple[Any, ...]]]] = ContextVar("tornado_sio_event", default=None)
 
 
-def current_socket() -> "Socket":
+@contextlib.contextmanager
+def bind(socket: Optional[Socket], event: Optional[str] = None, args: Tuple[Any, ...] = ()) -> Iterator[None]:
+    """Make *socket* the current client (and *event*, with *args*, the current event) inside the block."""
+    token = _current.set(socket)
+    event_token = _current_event.set(None if event is None else (event, args))
+    try:
+        yield
+    finally:
+        _current_event.reset(event_token)
+        _current.reset(token)
+
+
+def current() -> Optional[Socket]:
+    """The client whose handler is running, or None outside a handler."""
+    return _current.get()
+
+
+def current_socket() -> Socket:
     """The client whose handler is running; RuntimeError outside a handler."""
     socket = _current.get()
     if socket is None:
@@ -37,34 +62,51 @@ def current_socket() -> "Socket":
 
 def emit(event: str, *args: Any, to: Rooms = None, room: Rooms = None, include_self: bool = True,
          broadcast: bool = False, namespace: Optional[str] = None,
-         callback: Optional[Callable[..., Any]] = None, skip_sid: Any = None) -> None:
-    """Emit *event* from inside a handler.
+         callback: Optional[Callable[..., Any]] = None, skip_sid: Any = None, ignore_queue: bool = False) -> None:
+    """Emit *event* from inside a handler, as Flask-SocketIO's ``emit()``.
 
     With no ``to``/``room`` and no ``broadcast``, it goes to the client being
     handled. ``broadcast=True`` sends to the whole namespace; ``to`` to one room or
     a list of rooms (each client once). ``include_self=False`` leaves the sender
-    out. ``callback`` is called with the client's acknowledgement.
+    out. ``callback`` is called with the client's acknowledgement. One tuple
+    argument is several arguments: ``emit('e', (1, 2))`` sends two.
+    ``ignore_queue=True`` reaches the clients of this process only.
     """
     socket = current_socket()
-    server = socket.server
     ns = namespace or socket.namespace
     target = to if to is not None else room
     if target is None and not broadcast:
-        target = _own_sid(socket, ns)
+        target = socket.sid_in(ns)
         if target is None:
             return
     skip = _skip_list(skip_sid)
     if not include_self:
         skip.append(socket.sid)
-    server.emit(event, *args, to=target, namespace=ns, skip_sid=skip or None, callback=callback)
+    socket.server.emit(event, *args, to=target, namespace=ns, skip_sid=skip or None, callback=callback,
+                       ignore_queue=ignore_queue)
 
 
-def send(data: Any, to: Rooms = None, room: Rooms = None, include_self: bool = True,
+def send(message: Any, json: bool = False, to: Rooms = None, room: Rooms = None, include_self: bool = True,
          broadcast: bool = False, namespace: Optional[str] = None,
-         callback: Optional[Callable[..., Any]] = None) -> None:
-    """Send a ``message`` event (what the client's ``socket.send()`` sends)."""
-    emit("message", data, to=to, room=room, include_self=include_self, broadcast=broadcast,
-         namespace=namespace, callback=callback)
+         callback: Optional[Callable[..., Any]] = None, skip_sid: Any = None, ignore_queue: bool = False) -> None:
+    """Send a ``message`` event (what the client's ``socket.send()`` sends), or with
+    ``json=True`` a ``json`` event, as Flask-SocketIO does."""
+    emit("json" if json else "message", message, to=to, room=room, include_self=include_self,
+         broadcast=broadcast, namespace=namespace, callback=callback, skip_sid=skip_sid,
+         ignore_queue=ignore_queue)
+
+
+def call(event: str, *args: Any, to: Optional[str] = None, namespace: Optional[str] = None,
+         timeout: Optional[float] = 60.0, ignore_queue: bool = False) -> Any:
+    """Emit *event* to the client being handled (or *to*) and return its acknowledgement.
+
+    Flask-SocketIO's module-level ``call()``: see :meth:`SocketIO.call
+    <tornado_sio.SocketIO.call>` for where it blocks and where it is awaited.
+    """
+    socket = current_socket()
+    ns = namespace or socket.namespace
+    return socket.server.call(event, *args, to=to or socket.sid_in(ns), namespace=ns, timeout=timeout,
+                              ignore_queue=ignore_queue)
 
 
 def join_room(room: str, sid: Optional[str] = None, namespace: Optional[str] = None) -> None:
@@ -91,17 +133,10 @@ def rooms(sid: Optional[str] = None, namespace: Optional[str] = None) -> List[st
     return socket.server.rooms(sid or socket.sid, namespace=namespace or socket.namespace)
 
 
-def disconnect(sid: Optional[str] = None, namespace: Optional[str] = None, silent: bool = False) -> None:
+def disconnect(sid: Optional[str] = None, namespace: Optional[str] = None) -> None:
     """Disconnect the current client (or *sid*) from its namespace; it gets a DISCONNECT."""
     socket = current_socket()
     socket.server.disconnect(sid or socket.sid, namespace=namespace or socket.namespace)
-
-
-def _own_sid(socket: "Socket", namespace: str) -> Optional[str]:
-    if namespace == socket.namespace:
-        return socket.sid
-    other = socket.client.sockets.get(namespace)
-    return other.sid if other is not None else None
 
 
 def _skip_list(skip_sid: Any) -> List[str]:
@@ -126,9 +161,15 @@ class _RequestProxy:
         return current_socket().namespace
 
     @property
-    def event(self) -> Optional[str]:
-        """The event being handled (None in connect/disconnect)."""
-        return _current_event.get()
+    def event(self) -> Optional[Dict[str, Any]]:
+        """The event being handled, as Flask-SocketIO gives it: ``{"message": name, "args": args}``.
+
+        ``args`` is the tuple of the event's arguments (``(auth,)`` in ``connect``,
+        ``(reason,)`` in ``disconnect``). Inside an error handler it is the failed event.
+        None outside handlers.
+        """
+        current = _current_event.get()
+        return None if current is None else {"message": current[0], "args": current[1]}
 
     @property
     def eio_sid(self) -> str:
@@ -155,6 +196,37 @@ class _RequestProxy:
     remote_ip = remote_addr
 
     @property
+    def tornado_request(self) -> Any:
+        """The whole ``tornado.httputil.HTTPServerRequest`` of the handshake.
+
+        The closest thing to Flask's ``request.environ``: ``.uri``, ``.headers``,
+        ``.query_arguments``, ``.connection``, ``.protocol`` and the rest.
+        """
+        return current_socket().request.request
+
+    @property
+    def url(self) -> str:
+        """The handshake's full URL, query string included (Flask's ``request.url``)."""
+        return str(self.tornado_request.full_url())
+
+    full_url = url
+
+    @property
+    def host(self) -> str:
+        """The ``Host`` the client connected to."""
+        return current_socket().request.host
+
+    @property
+    def path(self) -> str:
+        """The handshake's path (the endpoint, ``/socket.io/`` by default)."""
+        return str(self.tornado_request.path)
+
+    @property
+    def method(self) -> str:
+        """The handshake's HTTP method (``GET``)."""
+        return str(self.tornado_request.method)
+
+    @property
     def auth(self) -> Any:
         """The auth payload the client sent with CONNECT."""
         return current_socket().auth
@@ -164,7 +236,7 @@ class _RequestProxy:
         return f"<request {socket.sid if socket else 'outside a handler'}>"
 
 
-class _SessionProxy(MutableMapping):
+class _SessionProxy(MutableMapping):  # type: ignore[type-arg]
     """``session`` inside a handler: a dict that lives as long as the client's connection."""
 
     def _data(self) -> Dict[str, Any]:

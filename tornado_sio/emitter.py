@@ -20,13 +20,28 @@ write_only=True)`` in async code for those.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Union
 
+from .adapter.base import BroadcastOptions, room_set
+from .adapter.redis.wire import (
+    DEFAULT_CHANNEL,
+    Item,
+    SocketsOp,
+    encode_event,
+    make_codec,
+    redact_url,
+    require_msgpack,
+)
 from .exceptions import MessageQueueError
-from .redis_manager import DEFAULT_CHANNEL, Wire, redact_url
-from .rooms import room_list
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Emitter"]
+
+#: ``to=`` / ``skip_sid=``: one room or sid, several, or None.
+Targets = Union[None, str, Iterable[str]]
 
 
 class Emitter:
@@ -41,38 +56,46 @@ class Emitter:
     :param serializer: ``'json'`` or ``'msgpack'`` (native format).
     :param redis_options: extra keyword arguments for ``redis.Redis.from_url``.
     :param timeout: seconds for connecting and for each PUBLISH.
+
+    The messages are the adapter's own (:mod:`tornado_sio.adapter.redis.wire`),
+    so an emit from here and one from a server process are the same bytes.
     """
 
-    def __init__(self, url: str = "redis://localhost:6379/0", channel: Optional[str] = None, *,
+    def __init__(self, url: str = "redis://localhost:6379/0", channel: str | None = None, *,
                  format: str = "native", serializer: str = "json",
-                 redis_options: Optional[Dict[str, Any]] = None, timeout: float = 5.0) -> None:
+                 redis_options: dict[str, Any] | None = None, timeout: float = 5.0) -> None:
         try:
-            import redis  # type: ignore[import-not-found]
+            import redis  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
             raise MessageQueueError("the emitter needs the redis package: pip install 'tornado-sio[redis]'") from None
         self.url = url
         self.channel = channel or DEFAULT_CHANNEL.get(format, "tornado-sio")
-        self.wire = Wire(self.channel, "emitter-" + uuid.uuid4().hex, format, serializer)
+        self.codec = make_codec(format, self.channel, "emitter-" + uuid.uuid4().hex, serializer)
         if serializer == "msgpack":
-            from .redis_manager import _msgpack
-
-            _msgpack()
-        options: Dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+            require_msgpack()
+        options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
         options.update(redis_options or {})
         try:
             self.redis = redis.Redis.from_url(url, **options)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - re-raised as MessageQueueError naming the reason
             raise MessageQueueError(f"invalid message queue URL {redact_url(url)!r}: {exc}") from None
 
-    def _publish(self, item: Tuple[bytes, bytes]) -> int:
+    @property
+    def format(self) -> str:
+        """``'native'`` or ``'python-socketio'``."""
+        return self.codec.format
+
+    def _publish(self, item: Item) -> int:
         try:
             return int(self.redis.publish(*item))
         except Exception as exc:
             raise MessageQueueError(f"cannot publish to Redis at {redact_url(self.url)}: {exc}") from exc
 
-    def emit(self, event: str, *args: Any, to: Union[None, str, Iterable[str]] = None,
-             room: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
-             skip_sid: Union[None, str, Iterable[str]] = None) -> int:
+    def _operation(self, op: SocketsOp) -> int:
+        return sum(self._publish(item) for item in self.codec.sockets(op))
+
+    def emit(self, event: str, *args: Any, to: Targets = None, room: Targets = None,
+             namespace: str | None = None, skip_sid: Targets = None) -> int:
         """Emit *event* to a room, a list of rooms, a sid, or (``to=None``) a whole namespace.
 
         Returns the number of processes Redis handed the message to (native
@@ -82,40 +105,40 @@ class Emitter:
         """
         if not isinstance(event, str):
             raise TypeError("event names are strings")
-        rooms = room_list(to if to is not None else room)
-        skip: List[str] = [skip_sid] if isinstance(skip_sid, str) else list(skip_sid or ())
-        return self._publish(self.wire.emit(namespace or "/", [event, *args], rooms, skip))
+        ns = namespace or "/"
+        opts = BroadcastOptions(ns, room_set(to if to is not None else room), room_set(skip_sid))
+        return self._publish(self.codec.emit(encode_event(ns, [event, *args]), opts))
 
-    def send(self, data: Any, to: Union[None, str, Iterable[str]] = None, room: Union[None, str, Iterable[str]] = None,
-             namespace: Optional[str] = None, skip_sid: Union[None, str, Iterable[str]] = None) -> int:
+    def send(self, data: Any, to: Targets = None, room: Targets = None, namespace: str | None = None,
+             skip_sid: Targets = None) -> int:
         """Send a ``message`` event (see :meth:`emit`)."""
         return self.emit("message", data, to=to, room=room, namespace=namespace, skip_sid=skip_sid)
 
-    def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> int:
+    def enter_room(self, sid: str, room: str, namespace: str | None = None) -> int:
         """Put client *sid* (held by any process) in *room*."""
-        return self._publish(self.wire.enter_room(namespace or "/", sid, room))
+        return self._operation(SocketsOp("add", BroadcastOptions(namespace or "/", frozenset((sid,))), (room,)))
 
-    def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> int:
+    def leave_room(self, sid: str, room: str, namespace: str | None = None) -> int:
         """Take client *sid* out of *room*."""
-        return self._publish(self.wire.leave_room(namespace or "/", sid, room))
+        return self._operation(SocketsOp("del", BroadcastOptions(namespace or "/", frozenset((sid,))), (room,)))
 
-    def close_room(self, room: str, namespace: Optional[str] = None) -> int:
+    def close_room(self, room: str, namespace: str | None = None) -> int:
         """Every client, in every process, leaves *room*."""
-        return self._publish(self.wire.close_room(namespace or "/", room))
+        return self._operation(SocketsOp("del", BroadcastOptions(namespace or "/", frozenset((room,))), (room,)))
 
-    def disconnect(self, sid: str, namespace: Optional[str] = None) -> int:
+    def disconnect(self, sid: str, namespace: str | None = None) -> int:
         """Disconnect client *sid* from *namespace*, whichever process holds it."""
-        return self._publish(self.wire.disconnect(namespace or "/", sid))
+        return self._operation(SocketsOp("disconnect", BroadcastOptions(namespace or "/", frozenset((sid,)))))
 
     def close(self) -> None:
         """Release the Redis connections."""
         self.redis.close()
 
-    def __enter__(self) -> "Emitter":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Emitter {redact_url(self.url)} channel={self.channel!r} format={self.wire.format}>"
+        return f"<Emitter {redact_url(self.url)} channel={self.channel!r} format={self.format}>"

@@ -17,12 +17,15 @@ Handlers may be plain or ``async def``: ``connect(sid, request)`` (return
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-from typing import Any, Callable, Dict, Optional, Set, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
-from .engine import EngineServer, EngineSession
+from .engine.connection import Connection
+from .engine.server import EngineServer
+from .options import Options
+from .protocol.outgoing import raw_binary, raw_text
+from .tasks import TaskSet
 
 __all__ = ["EngineIOApp"]
 
@@ -31,14 +34,74 @@ log = logging.getLogger("tornado_sio.engine")
 Handler = Callable[..., Any]
 
 
-class EngineIOApp:
-    """Engine.IO v4 sessions with message handlers; every :class:`EngineServer` option applies."""
+class EngineIOHandler:
+    """The engine's connection handler for an :class:`EngineIOApp`: runs its handlers."""
 
-    def __init__(self, **engine_options: Any) -> None:
-        engine_options.setdefault("connect_timeout", None)  # no namespaces here to wait for
-        self.engine = EngineServer(self, **engine_options)
+    def __init__(self, handlers: Dict[str, Handler]) -> None:
+        self.handlers = handlers
+        self.tasks = TaskSet("engine.io handler task")
+
+    def connection_opened(self, conn: Connection) -> Optional[bool]:
+        """Run ``connect``; a plain handler returning False refuses the handshake (403)."""
+        conn.mark_connected()
+        handler = self.handlers.get("connect")
+        if handler is None:
+            return None
+        try:
+            result = handler(conn.sid, conn.request)
+        except Exception:
+            log.exception("engine.io connect handler failed (sid %s); refusing", conn.sid)
+            return False
+        if inspect.isawaitable(result):
+            self.tasks.spawn(self.finish(result, conn, "connect"))
+            return None
+        return False if result is False else None
+
+    def connection_message(self, conn: Connection, data: Union[str, bytes]) -> None:
+        handler = self.handlers.get("message")
+        if handler is not None:
+            self.run(handler, conn, "message", conn.sid, data)
+
+    def connection_closed(self, conn: Connection, reason: str) -> None:
+        handler = self.handlers.get("disconnect")
+        if handler is not None:
+            self.run(handler, conn, "disconnect", conn.sid, reason)
+
+    def run(self, handler: Handler, conn: Connection, event: str, *args: Any) -> None:
+        """Call a handler; log its failure; await it when it is async."""
+        try:
+            result = handler(*args)
+        except Exception:
+            log.exception("engine.io %s handler failed (sid %s)", event, conn.sid)
+            return
+        if inspect.isawaitable(result):
+            self.tasks.spawn(self.finish(result, conn, event))
+
+    async def finish(self, awaitable: Any, conn: Connection, event: str) -> None:
+        try:
+            result = await awaitable
+        except Exception:
+            log.exception("engine.io %s handler failed (sid %s)", event, conn.sid)
+            return
+        if result is False and event == "connect":
+            log.info("engine.io session %s refused by the connect handler", conn.sid)
+            conn.close("server disconnect")
+
+
+class EngineIOApp:
+    """Engine.IO v4 sessions with message handlers.
+
+    Keyword arguments are :class:`~tornado_sio.options.Options` fields (the
+    Engine.IO ones apply); ``connect_timeout`` defaults to None here, since
+    there are no namespaces to wait for.
+    """
+
+    def __init__(self, *, options: Optional[Options] = None, **kwargs: Any) -> None:
+        if options is None:
+            kwargs.setdefault("connect_timeout", None)
+        self.options = Options.build(options, **kwargs)
         self.handlers: Dict[str, Handler] = {}
-        self._tasks: Set["asyncio.Future[Any]"] = set()
+        self.engine = EngineServer(EngineIOHandler(self.handlers), self.options)
 
     def on(self, event: str) -> Callable[[Handler], Handler]:
         """Decorator for ``connect``, ``message`` or ``disconnect``."""
@@ -57,9 +120,9 @@ class EngineIOApp:
         if session is None:
             return
         if isinstance(data, (bytes, bytearray, memoryview)):
-            session.send_binary(bytes(data))
+            session.send_message(raw_binary(bytes(data)))
         else:
-            session.send_text(data)
+            session.send_message(raw_text(data))
 
     def disconnect(self, sid: str) -> None:
         """Close session *sid*."""
@@ -67,64 +130,13 @@ class EngineIOApp:
         if session is not None:
             session.close("server disconnect")
 
-    def routes(self, path: str = "/engine.io") -> list:
+    def routes(self, path: str = "/engine.io") -> List[Any]:
         """Tornado rules serving this endpoint at *path*."""
-        return self.engine.routes(path)
+        from .http.routes import endpoint_routes
 
-    # -- the engine's handler interface ----------------------------------
-
-    def on_open(self, session: EngineSession) -> Optional[bool]:
-        """Run ``connect``; a plain handler returning False refuses the handshake (403)."""
-        session.mark_connected()
-        handler = self.handlers.get("connect")
-        if handler is None:
-            return None
-        try:
-            result = handler(session.sid, session.request)
-        except Exception:
-            log.exception("engine.io connect handler failed (sid %s); refusing", session.sid)
-            return False
-        if inspect.isawaitable(result):
-            self._spawn(self._finish(result, session, "connect"))
-            return None
-        return False if result is False else None
-
-    def on_message(self, session: EngineSession, data: Union[str, bytes]) -> None:
-        handler = self.handlers.get("message")
-        if handler is not None:
-            self._run(handler, session, "message", session.sid, data)
-
-    def on_close(self, session: EngineSession, reason: str) -> None:
-        handler = self.handlers.get("disconnect")
-        if handler is not None:
-            self._run(handler, session, "disconnect", session.sid, reason)
-
-    def _run(self, handler: Handler, session: EngineSession, event: str, *args: Any) -> None:
-        try:
-            result = handler(*args)
-        except Exception:
-            log.exception("engine.io %s handler failed (sid %s)", event, session.sid)
-            return
-        if inspect.isawaitable(result):
-            self._spawn(self._finish(result, session, event))
-
-    def _spawn(self, awaitable: Any) -> None:
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _finish(self, awaitable: Any, session: EngineSession, event: str) -> None:
-        try:
-            result = await awaitable
-        except Exception:
-            log.exception("engine.io %s handler failed (sid %s)", event, session.sid)
-            return
-        if result is False and event == "connect":
-            log.info("engine.io session %s refused by the connect handler", session.sid)
-            session.close("server disconnect")
+        return endpoint_routes(self.engine, self.options, path)
 
     def stop(self) -> None:
         """Close every session and stop the heartbeat sweep."""
         self.engine.close_all("server shutting down")
         self.engine.stop()
-

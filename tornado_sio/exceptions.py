@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from typing import Any
+import sys
+from typing import Any, Dict
 
 __all__ = [
     "TornadoSIOError",
@@ -72,16 +73,27 @@ class ConnectionRefusedError(TornadoSIOError, builtins.ConnectionRefusedError):
         self.message = message
         self.data = data
 
-    def error_payload(self) -> dict:
+    def error_payload(self) -> Dict[str, Any]:
         """The JSON object sent in the CONNECT_ERROR packet."""
-        payload: dict = {"message": self.message}
+        payload: Dict[str, Any] = {"message": self.message}
         if self.data is not None:
             payload["data"] = self.data
         return payload
 
 
-class AckTimeout(TornadoSIOError, asyncio.TimeoutError):
-    """``SocketIO.call()`` got no acknowledgement from the client in time."""
+if sys.version_info >= (3, 11):
+    _Timeout = builtins.TimeoutError  # asyncio.TimeoutError is this very class
+else:
+    class _Timeout(asyncio.TimeoutError, builtins.TimeoutError):
+        """Both timeouts, which are distinct classes before Python 3.11."""
+
+
+class AckTimeout(TornadoSIOError, _Timeout):
+    """``SocketIO.call()`` got no acknowledgement from the client in time.
+
+    It is a builtin :class:`TimeoutError` (as Flask-SocketIO's ``call()`` raises)
+    and an :class:`asyncio.TimeoutError`, on every Python version.
+    """
 
 
 class DisconnectedError(TornadoSIOError):

@@ -1,668 +1,482 @@
-"""The Socket.IO v5 server: registry, dispatch, connect/refuse, acks, emit, call.
+"""The Socket.IO server applications use: :class:`SocketIO`.
 
-:class:`SocketIO` is what applications use. It is the Engine.IO handler for its
-endpoint (``on_open``/``on_message``/``on_close``) and knows connections only as
-objects with ``sid``, ``request``, ``send_message``, ``close`` and
-``mark_connected``/``mark_idle``; it never imports a transport.
+It is a facade. The settings live in :class:`~tornado_sio.options.Options`,
+handlers in a :class:`~tornado_sio.registry.Registry`, the per-connection work
+in a :class:`~tornado_sio.dispatch.Dispatcher` (the engine's connection
+handler), and fan-out in an :class:`~tornado_sio.adapter.base.Adapter`: in
+memory by default, Redis with ``message_queue=``. The server builds its
+routes from the HTTP layer and never looks inside a transport.
+
+Its methods are Flask-SocketIO's, and work from the places Flask-SocketIO code
+calls them: handlers and coroutines on the IOLoop, threads (plain background
+tasks, ``handler_threads``), and plain scripts with no loop at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
+import contextlib
+import functools
 import logging
 import signal
-import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from tornado.httputil import HTTPServerRequest
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import IOLoop
 
 from . import context
-from .engine import EngineServer, EngineSession, Origins
-from .exceptions import ConnectionRefusedError, ProtocolError
-from .manager import LocalManager
-from .namespace import Namespace
-from .protocol.socketio import Decoder, SIOPacket, SIOType
-from .rooms import Rooms, RoomStore
-from .socket import Client, Socket, SocketState, prepare
+from .adapter.base import Adapter, BroadcastOptions, Rooms, room_set
+from .adapter.memory import MemoryAdapter
+from .dispatch import Dispatcher, convert_json
+from .engine.server import EngineServer
+from .exceptions import DisconnectedError
+from .options import ORIGIN_CHECKS_OFF, LoggerSetting, Options
+from .protocol.socketio import SIOPacket, SIOType
+from .registry import Handler, Registers, Registry
+from .socket import DisconnectReason
+from .tasks import LoopHome, Sleep, plain_calls, running_loop
+from .testing import SocketIOTestClient
 
 __all__ = ["SocketIO"]
 
 log = logging.getLogger("tornado_sio.server")
 
-Handler = Callable[..., Any]
-
-_SPECIAL = ("connect", "disconnect")
-
-
-def _positional_capacity(fn: Handler) -> float:
-    """How many positional arguments *fn* takes (inf with ``*args``)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return float("inf")
-    count = 0
-    for p in params:
-        if p.kind == p.VAR_POSITIONAL:
-            return float("inf")
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            count += 1
-    return count
+#: The loggers ``logger=`` and ``engineio_logger=`` configure.
+LOGGERS = {"logger": ("tornado_sio.server", "tornado_sio.adapter"),
+           "engineio_logger": ("tornado_sio.engine", "tornado_sio.http")}
 
 
-def _ack_args(result: Any) -> List[Any]:
-    """A handler's return value as ack arguments: a tuple spreads, None is none."""
-    if result is None:
-        return []
-    if isinstance(result, tuple):
-        return list(result)
-    return [result]
+def call_result(args: List[Any]) -> Any:
+    """``call()``'s return: one ack argument as is, several as a tuple, none as None."""
+    if not args:
+        return None
+    return args[0] if len(args) == 1 else tuple(args)
 
 
-class SocketIO:
+def event_args(args: Tuple[Any, ...]) -> List[Any]:
+    """The arguments of an emitted event: one tuple argument is several, as Flask-SocketIO documents."""
+    if len(args) == 1 and isinstance(args[0], tuple):
+        return list(args[0])
+    return list(args)
+
+
+def build_adapter(options: Options) -> Adapter:
+    """The adapter *options* ask for: ``client_manager``, Redis, or in memory."""
+    if options.client_manager is not None:
+        adapter: Adapter = options.client_manager(options)
+        return adapter
+    if options.message_queue is not None:
+        from .adapter.redis import RedisAdapter  # optional dependency: imported on demand
+
+        return RedisAdapter(options)
+    return MemoryAdapter(options)
+
+
+class _Forward(logging.Handler):
+    """Hands our records to the ``logging.Logger`` given as ``logger=``/``engineio_logger=``."""
+
+    def __init__(self, target: logging.Logger) -> None:
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.handle(record)
+
+
+def configure_logging(options: Options) -> None:
+    """Apply ``logger`` and ``engineio_logger`` as python-socketio does: True logs INFO
+    (to stderr when nothing else is configured), a Logger receives the records."""
+    for field, names in LOGGERS.items():
+        setting: LoggerSetting = getattr(options, field)
+        if setting is False:
+            continue
+        for name in names:
+            ours = logging.getLogger(name)
+            if isinstance(setting, logging.Logger):
+                ours.handlers = [h for h in ours.handlers if not isinstance(h, _Forward)] + [_Forward(setting)]
+                ours.propagate = False
+                ours.setLevel(setting.getEffectiveLevel())
+            else:
+                ours.setLevel(min(ours.getEffectiveLevel(), logging.INFO))
+                if not ours.handlers and not logging.getLogger().handlers:
+                    ours.addHandler(logging.StreamHandler())
+
+
+def add_routes(app: Any, rules: List[Any]) -> None:
+    """Put *rules* in front of *app*'s own (a catch-all route of the app must not hide them)."""
+    router = app.wildcard_router
+    before = len(router.rules)
+    router.add_rules(rules)
+    router.rules[:] = router.rules[before:] + router.rules[:before]
+
+
+def debug_mode(app: Any, debug: bool, log_output: bool) -> None:
+    """``run(debug=True)``: Tornado's debug settings (tracebacks in error pages, no caches);
+    ``log_output``: the access log (``tornado.access``) at INFO."""
+    if debug:
+        app.settings.update(debug=True, serve_traceback=True, compiled_template_cache=False,
+                            static_hash_cache=False)
+    if log_output:
+        logging.getLogger("tornado.access").setLevel(logging.INFO)
+        if not logging.getLogger().handlers:
+            from tornado.log import enable_pretty_logging
+
+            enable_pretty_logging()
+
+
+async def serve(socketio: SocketIO, app: Any, host: str, port: int, reload: bool, extra_files: List[str],
+                server_kwargs: Dict[str, Any]) -> None:
+    """:meth:`SocketIO.run`'s loop: start, listen, wait for a signal or ``stop()``, shut down."""
+    stop = socketio.stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if reload:
+        from tornado import autoreload
+
+        autoreload.start()
+        for path in extra_files:
+            autoreload.watch(path)
+    await socketio.start()
+    server = app.listen(port, host, **server_kwargs)
+    log.info("listening on http://%s:%d", host, port)
+    await stop.wait()
+    log.info("shutting down")
+    server.stop()
+    await socketio.shutdown()
+    await asyncio.wait_for(server.close_all_connections(), 3)
+
+
+class SocketIO(Registers):
     """A Socket.IO server on Tornado, with Flask-SocketIO's programming model.
 
     ::
 
-        socketio = SocketIO(cors_allowed_origins='*')
+        app = tornado.web.Application([(r'/', IndexHandler)])
+        socketio = SocketIO(app, cors_allowed_origins='*')   # adds its routes to app
 
         @socketio.on('my event', namespace='/test')
         def on_my_event(message):
             emit('my response', {'data': message['data']})
 
-        app = tornado.web.Application(socketio.routes() + [(r'/', IndexHandler)])
         socketio.run(app, port=5000)
 
-    Engine.IO settings (``ping_interval``, ``ping_timeout``,
-    ``max_http_buffer_size``, ``cors_allowed_origins``, ``allow_request``,
-    ``websocket_compression``, ``max_connections``, ``connect_timeout``,
-    ``upgrade_timeout``, ``max_send_buffer``, ``transports``) are passed to
-    :class:`~tornado_sio.engine.EngineServer`; see ``docs/limits.md`` for the table.
-
-    :param path: the endpoint (``/socket.io`` as the official clients expect).
-    :param namespaces: ``None`` accepts ``/`` and every namespace with a handler;
-        ``'*'`` accepts any; a list names them.
-    :param async_handlers: ``False`` (default) handles one client's events one at a
-        time in arrival order, an ``async def`` handler finishing before the next
-        starts; ``True`` runs async handlers concurrently.
-    :param max_pending_events: events queued behind a running handler of one client
-        before that client is disconnected.
-    :param max_pending_acks: unanswered server-to-client acks per client.
-    :param ack_timeout: seconds before an unanswered ``callback=`` is dropped.
-    :param max_attachments: binary attachments per packet (socket.io-parser's 10).
-    :param max_depth: nesting depth of decoded JSON.
-    :param message_queue: ``redis://host:port/db`` to share emits and rooms with
-        other processes (needs ``pip install tornado-sio[redis]``); ``None`` keeps
-        everything in this process.
-    :param channel: the pub/sub channel (prefix) on the message queue; by default
-        ``tornado-sio`` (``socketio`` in the python-socketio-compatible format).
-    :param write_only: only emit through the message queue (a process that
-        serves no clients, e.g. a worker).
-    :param message_queue_options: further ``RedisManager`` options, e.g.
-        ``{'format': 'python-socketio'}`` to share Redis with python-socketio or
-        Flask-SocketIO processes, or ``{'node_emitter_key': 'socket.io'}`` to accept
-        broadcasts from Node's ``@socket.io/redis-emitter`` (see ``docs/redis.md``).
-    :param client_manager: a factory ``(server) -> manager`` to use instead.
-    :param sockjs: also serve the SockJS fallback router from :meth:`routes` (the same
-        handlers, rooms and limits; see ``docs/sockjs.md``); ``False`` turns it off.
-    :param sockjs_prefix: where the SockJS router is mounted.
+    Every keyword argument is a field of :class:`~tornado_sio.options.Options`
+    (``ping_interval``, ``cors_allowed_origins``, ``message_queue``,
+    ``handler_threads`` ...; ``docs/limits.md`` has the table). An ``Options``
+    object may be passed as ``options=`` instead, with keywords overriding it.
+    Without *app*, add :meth:`routes` to an application yourself, or call
+    :meth:`init_app` later. Handlers are registered with the decorators of
+    :class:`~tornado_sio.registry.Registers` (``on``, ``event``, ``on_error`` ...).
     """
 
-    def __init__(
-        self,
-        *,
-        path: str = "/socket.io",
-        cors_allowed_origins: Origins = None,
-        cors_credentials: bool = True,
-        ping_interval: float = 25.0,
-        ping_timeout: float = 20.0,
-        max_http_buffer_size: int = 1_000_000,
-        max_send_buffer: int = 4_000_000,
-        connect_timeout: Optional[float] = 45.0,
-        upgrade_timeout: float = 10.0,
-        max_connections: Optional[int] = None,
-        allow_request: Optional[Callable[[HTTPServerRequest], bool]] = None,
-        websocket_compression: bool = False,
-        transports: Sequence[str] = ("polling", "websocket"),
-        allow_upgrades: bool = True,
-        namespaces: Union[None, str, Iterable[str]] = None,
-        async_handlers: bool = False,
-        max_pending_events: int = 256,
-        max_pending_acks: int = 1000,
-        ack_timeout: Optional[float] = 60.0,
-        max_attachments: int = 10,
-        max_depth: int = 32,
-        message_queue: Optional[str] = None,
-        channel: Optional[str] = None,
-        write_only: bool = False,
-        message_queue_options: Optional[Dict[str, Any]] = None,
-        client_manager: Optional[Callable[["SocketIO"], LocalManager]] = None,
-        sockjs: bool = True,
-        sockjs_prefix: str = "/sockjs",
-    ) -> None:
-        self.path = "/" + path.strip("/")
-        self.engine = EngineServer(
-            self,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            max_http_buffer_size=max_http_buffer_size,
-            max_send_buffer=max_send_buffer,
-            connect_timeout=connect_timeout,
-            upgrade_timeout=upgrade_timeout,
-            max_connections=max_connections,
-            cors_allowed_origins=cors_allowed_origins,
-            cors_credentials=cors_credentials,
-            allow_request=allow_request,
-            websocket_compression=websocket_compression,
-            allow_upgrades=allow_upgrades,
-            transports=transports,
-        )
-        self.namespaces = namespaces if namespaces is None or namespaces == "*" else set(namespaces)
-        self.async_handlers = async_handlers
-        self.max_pending_events = max_pending_events
-        self.max_pending_acks = max_pending_acks
-        self.ack_timeout = ack_timeout
-        self.max_attachments = max_attachments
-        self.max_depth = max_depth
-        self.rooms_store = RoomStore()
-        self.handlers: Dict[str, Dict[str, Handler]] = {}
-        self.namespace_objects: Dict[str, Namespace] = {}
-        self.error_handlers: Dict[str, Handler] = {}
-        self.default_error_handler: Optional[Handler] = None
-        self._ack_waiting: Set[Socket] = set()
-        self._ack_sweeper: Optional[PeriodicCallback] = None
-        self._tasks: Set["asyncio.Future[Any]"] = set()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._loop_thread: Optional[int] = None
-        self.write_only = write_only
-        self.sockjs = sockjs
-        self.sockjs_prefix = sockjs_prefix
-        self._started: Optional["asyncio.Future[None]"] = None
-        if client_manager is not None:
-            self.manager: LocalManager = client_manager(self)
-        elif message_queue is not None:
-            from .redis_manager import RedisManager
+    #: The reasons a ``disconnect`` handler receives (``socketio.reason.CLIENT_DISCONNECT`` ...).
+    reason = DisconnectReason
+    #: Flask-SocketIO's ``async_mode``: always the IOLoop here.
+    async_mode = "tornado"
 
-            self.manager = RedisManager(self, message_queue, channel=channel, write_only=write_only,
-                                        **(message_queue_options or {}))
-        else:
-            self.manager = LocalManager(self)
+    def __init__(self, app: Any = None, *, options: Optional[Options] = None, **kwargs: Any) -> None:
+        self.registry = Registry()
+        #: The loop the server lives on, bound at the first connection or :meth:`start`.
+        self.home = LoopHome()
+        self.started: Optional[asyncio.Future[None]] = None
+        #: Set by :meth:`run` while it runs; :meth:`stop` sets it.
+        self.stopping: Optional[asyncio.Event] = None
+        self.emitter: Any = None
+        self.configure(Options.build(options, **kwargs))
+        if app is not None:
+            self.init_app(app)
 
-    # ------------------------------------------------------------------
-    # Registry
-    # ------------------------------------------------------------------
+    def configure(self, options: Options) -> None:
+        """Build the server's parts from *options* (handlers already registered are kept)."""
+        if self.loop is not None:
+            raise RuntimeError("the server is running: options can only change before it starts")
+        self.options = options
+        self.path = options.path
+        self.registry.allowed = Registry(options.namespaces).allowed
+        self.dispatcher = Dispatcher(self, self.registry)
+        self.engine = EngineServer(self.dispatcher, options)
+        #: Where rooms live and emits go: see :mod:`tornado_sio.adapter`.
+        self.adapter: Adapter = build_adapter(options)
+        self.sockjs_endpoint: Any = None
+        configure_logging(options)
+        if not options.manage_session:
+            log.info("manage_session=False: Tornado has no HTTP session to share; `session` is the "
+                     "connection's own dict either way")
 
-    def on(self, event: str, namespace: Optional[str] = None) -> Callable[[Handler], Handler]:
-        """Decorator: handle *event* in *namespace* (default ``/``).
-
-        Special events: ``connect`` (may take the client's ``auth``; return
-        ``False`` or raise :class:`ConnectionRefusedError` to refuse),
-        ``disconnect`` (may take the reason), ``message`` (the client's
-        ``send()``), ``'*'`` (any event without a handler: ``(event, *args)``).
-        """
-
-        def decorator(handler: Handler) -> Handler:
-            self.on_event(event, handler, namespace)
-            return handler
-
-        return decorator
-
-    def on_event(self, event: str, handler: Handler, namespace: Optional[str] = None) -> None:
-        """Register *handler* for *event*, without decorator syntax."""
-        if not isinstance(event, str) or not event:
-            raise ValueError("event names are non-empty strings")
-        self.handlers.setdefault(namespace or "/", {})[event] = handler
-
-    def event(self, handler: Optional[Handler] = None, namespace: Optional[str] = None) -> Any:
-        """Decorator: the function's name is the event name (``@socketio.event``)."""
-        if handler is None:
-            return lambda fn: self.event(fn, namespace=namespace)
-        self.on_event(handler.__name__, handler, namespace)
-        return handler
-
-    def on_namespace(self, namespace_handler: Namespace) -> None:
-        """Register a class-based :class:`Namespace`."""
-        if not isinstance(namespace_handler, Namespace):
-            raise TypeError("on_namespace takes a tornado_sio.Namespace instance")
-        namespace_handler.server = self
-        self.namespace_objects[namespace_handler.namespace] = namespace_handler
-
-    def on_error(self, namespace: Optional[str] = None) -> Callable[[Handler], Handler]:
-        """Decorator: called with the exception when a handler of *namespace* raises."""
-
-        def decorator(handler: Handler) -> Handler:
-            self.error_handlers[namespace or "/"] = handler
-            return handler
-
-        return decorator
-
-    def on_error_default(self, handler: Handler) -> Handler:
-        """Decorator: called with the exception for namespaces without ``on_error``."""
-        self.default_error_handler = handler
-        return handler
-
-    def _namespace_allowed(self, namespace: str) -> bool:
-        if self.namespaces == "*":
-            return True
-        if self.namespaces is not None:
-            return namespace in self.namespaces  # type: ignore[operator]
-        return namespace == "/" or namespace in self.handlers or namespace in self.namespace_objects
-
-    def _special_handler(self, namespace: str, event: str) -> Optional[Handler]:
-        handler = self.handlers.get(namespace, {}).get(event)
-        if handler is None:
-            obj = self.namespace_objects.get(namespace)
-            if obj is not None:
-                handler = obj.handler_for(event)
-        return handler
-
-    def _event_handler(self, namespace: str, event: str, args: tuple) -> Any:
-        """The handler and arguments for an event, or None."""
-        handlers = self.handlers.get(namespace)
-        if handlers is not None:
-            handler = handlers.get(event)
-            if handler is not None:
-                return handler, args
-        obj = self.namespace_objects.get(namespace)
-        if obj is not None:
-            method = obj.handler_for(event)
-            if method is not None:
-                return method, args
-        if handlers is not None:
-            catch_all = handlers.get("*")
-            if catch_all is not None:
-                return catch_all, (event, *args)
-        return None
-
-    # ------------------------------------------------------------------
-    # Engine.IO handler: connections in and out
-    # ------------------------------------------------------------------
-
-    def on_open(self, conn: Any) -> None:
-        """A connection opened (Engine.IO session or SockJS session)."""
-        if self._started is None:
-            self._bind_loop()
-            self._started = self._spawn(self.manager.start())
-        conn.data = Client(conn, Decoder(max_attachments=self.max_attachments,
-                                         max_attachment_bytes=self.engine.max_http_buffer_size,
-                                         max_depth=self.max_depth))
-
-    def on_message(self, conn: Any, data: Union[str, bytes]) -> None:
-        """One Engine.IO message: a Socket.IO packet or one of its attachments."""
-        client: Optional[Client] = conn.data
-        if client is None:
-            return
-        try:
-            packet = client.decoder.feed(data)
-        except ProtocolError as exc:
-            log.info("connection %s: invalid Socket.IO packet (%s); closing", conn.sid, exc)
-            conn.close("parse error")
-            return
-        if packet is None:
-            return
-        kind = packet.type
-        if kind == SIOType.CONNECT:
-            self._on_connect(client, packet)
-            return
-        socket = client.sockets.get(packet.namespace)
-        if socket is None:
-            client.note("unjoined", "%s for namespace %s it has not joined; ignored",
-                        kind.name, packet.namespace)
-            return
-        if kind == SIOType.EVENT or kind == SIOType.BINARY_EVENT:
-            self._on_event(socket, packet)
-        elif kind == SIOType.ACK or kind == SIOType.BINARY_ACK:
-            socket.resolve_ack(packet.id, packet.data)
-        elif kind == SIOType.DISCONNECT:
-            self._socket_gone(socket, "client namespace disconnect")
-        else:
-            log.info("connection %s: unexpected %s from a client; closing", conn.sid, kind.name)
-            conn.close("parse error")
-
-    def on_close(self, conn: Any, reason: str) -> None:
-        """The connection is gone: every namespace of it disconnects with *reason*."""
-        client: Optional[Client] = conn.data
-        if client is None:
-            return
-        for socket in list(client.sockets.values()):
-            self._socket_gone(socket, reason)
-        client.decoder.reset()
-
-    # ------------------------------------------------------------------
-    # Connect / disconnect
-    # ------------------------------------------------------------------
-
-    def _on_connect(self, client: Client, packet: SIOPacket) -> None:
-        namespace = packet.namespace
-        conn = client.conn
-        if namespace in client.sockets:
-            client.note("reconnect", "second CONNECT to %s; ignored", namespace)
-            return
-        if not self._namespace_allowed(namespace):
-            client.note("bad namespace", "refused unknown namespace %s", namespace)
-            conn.send_message(prepare(SIOPacket(SIOType.CONNECT_ERROR, namespace,
-                                                {"message": "Invalid namespace"})))
-            return
-        socket = Socket(self, client, namespace, packet.data)
-        client.sockets[namespace] = socket
-        self.rooms_store.add(socket)
-        handler = self._special_handler(namespace, "connect")
-        if handler is None:
-            self._accept(socket)
-            return
-        args = (packet.data,) if _positional_capacity(handler) >= 1 else ()
-        token = context._current.set(socket)
-        try:
-            result = handler(*args)
-            if inspect.isawaitable(result):
-                self._spawn(self._finish_connect(socket, result))
-                return
-        except ConnectionRefusedError as exc:
-            self._refuse(socket, exc.error_payload())
-            return
-        except Exception as exc:
-            self._handler_failed(socket, "connect", exc)
-            self._refuse(socket, {"message": "Connection rejected by server"})
-            return
-        finally:
-            context._current.reset(token)
-        self._decide_connect(socket, result)
-
-    async def _finish_connect(self, socket: Socket, awaitable: Any) -> None:
-        try:
-            result = await awaitable
-        except ConnectionRefusedError as exc:
-            self._refuse(socket, exc.error_payload())
-            return
-        except Exception as exc:
-            self._handler_failed(socket, "connect", exc)
-            self._refuse(socket, {"message": "Connection rejected by server"})
-            return
-        self._decide_connect(socket, result)
-
-    def _decide_connect(self, socket: Socket, result: Any) -> None:
-        if socket.state != SocketState.CONNECTING:
-            return  # the connection closed while the handler ran
-        if result is False:
-            self._refuse(socket, {"message": "Connection rejected by server"})
-        else:
-            self._accept(socket)
-
-    def _accept(self, socket: Socket) -> None:
-        socket.client.conn.mark_connected()
-        socket.accept()
-        self._drain_queue(socket)
-
-    def _refuse(self, socket: Socket, payload: Dict[str, Any]) -> None:
-        if socket.state == SocketState.DISCONNECTED:
-            return
-        log.info("connection %s: connect to %s refused: %s", socket.client.conn.sid, socket.namespace,
-                 payload.get("message"))
-        socket.state = SocketState.DISCONNECTED
-        socket.drop_held()
-        self._forget_socket(socket)
-        socket.client.conn.send_message(prepare(SIOPacket(SIOType.CONNECT_ERROR, socket.namespace, payload)))
-
-    def _socket_gone(self, socket: Socket, reason: str) -> None:
-        """Run the disconnect handler (if the socket was connected) and free everything."""
-        if socket.state == SocketState.DISCONNECTED:
-            return
-        was_connected = socket.state == SocketState.CONNECTED
-        socket.state = SocketState.DISCONNECTED
-        if was_connected:
-            handler = self._special_handler(socket.namespace, "disconnect")
-            if handler is not None:
-                args = (reason,) if _positional_capacity(handler) >= 1 else ()
-                self._invoke(socket, handler, args, None, "disconnect")
-        self._forget_socket(socket)
-
-    def _forget_socket(self, socket: Socket) -> None:
-        socket.fail_acks()
-        self._ack_waiting.discard(socket)
-        self.rooms_store.remove(socket)
-        client = socket.client
-        if client.sockets.get(socket.namespace) is socket:
-            del client.sockets[socket.namespace]
-        if not client.sockets:
-            client.conn.mark_idle()
-
-    # ------------------------------------------------------------------
-    # Events
-    # ------------------------------------------------------------------
-
-    def _on_event(self, socket: Socket, packet: SIOPacket) -> None:
-        data = packet.data
-        event = data[0]
-        found = self._event_handler(socket.namespace, event, tuple(data[1:]))
-        if found is None:
-            log.debug("socket %s: no handler for %r in %s", socket.sid, event, socket.namespace)
-            return
-        handler, args = found
-        if not self.async_handlers and (socket.running or socket.queue or not socket.connected):
-            if len(socket.queue) >= self.max_pending_events:
-                log.warning("socket %s: %d events waiting (max_pending_events); disconnecting",
-                            socket.sid, len(socket.queue))
-                socket.client.conn.close("transport error")
-                return
-            socket.queue.append((handler, args, packet.id, event))
-            return
-        self._invoke(socket, handler, args, packet.id, event)
-
-    def _invoke(self, socket: Socket, handler: Handler, args: tuple, ack_id: Optional[int], event: str) -> None:
-        """Run a handler with *socket* in context; async ones become a task."""
-        token = context._current.set(socket)
-        event_token = context._current_event.set(event if event not in _SPECIAL else None)
-        try:
-            result = handler(*args)
-            if result is not None and inspect.isawaitable(result):
-                if not self.async_handlers and event not in _SPECIAL:
-                    socket.running = True
-                self._spawn(self._finish_handler(socket, result, ack_id, event))
-                return
-        except Exception as exc:
-            self._handler_failed(socket, event, exc)
-            return
-        finally:
-            context._current_event.reset(event_token)
-            context._current.reset(token)
-        if ack_id is not None:
-            self._send_ack(socket, ack_id, result)
-
-    async def _finish_handler(self, socket: Socket, awaitable: Any, ack_id: Optional[int], event: str) -> None:
-        try:
-            result = await awaitable
-        except Exception as exc:
-            self._handler_failed(socket, event, exc)
-        else:
-            if ack_id is not None:
-                self._send_ack(socket, ack_id, result)
-        finally:
-            if event not in _SPECIAL and not self.async_handlers:
-                socket.running = False
-                self._drain_queue(socket)
-
-    def _drain_queue(self, socket: Socket) -> None:
-        while socket.queue and not socket.running and socket.connected:
-            handler, args, ack_id, event = socket.queue.pop(0)
-            self._invoke(socket, handler, args, ack_id, event)
-
-    def _send_ack(self, socket: Socket, ack_id: int, result: Any) -> None:
-        try:
-            socket.send_packet(SIOPacket(SIOType.ACK, socket.namespace, _ack_args(result), ack_id))
-        except Exception as exc:
-            self._handler_failed(socket, "ack", exc)
-
-    def _handler_failed(self, socket: Socket, event: str, exc: BaseException) -> None:
-        """Log a handler's exception (event and sid), then give it to ``on_error``."""
-        error_handler = self.error_handlers.get(socket.namespace) or self.default_error_handler
-        if error_handler is None:
-            log.error("handler for %r failed (sid %s, namespace %s)", event, socket.sid, socket.namespace,
-                      exc_info=(type(exc), exc, exc.__traceback__))
-            return
-        log.debug("handler for %r failed (sid %s); calling the error handler", event, socket.sid)
-        token = context._current.set(socket)
-        try:
-            result = error_handler(exc)
-            if inspect.isawaitable(result):
-                self._spawn(result)
-        except Exception:
-            log.exception("error handler failed for %r (sid %s)", event, socket.sid)
-        finally:
-            context._current.reset(token)
-
-    def _call_plain(self, fn: Handler, args: List[Any], what: str, socket: Optional[Socket] = None) -> None:
-        """Call a user callback; log its failure; run it as a task if it is async."""
-        token = context._current.set(socket)
-        try:
-            result = fn(*args)
-            if inspect.isawaitable(result):
-                self._spawn(result)
-        except Exception:
-            log.exception("%s failed (sid %s)", what, getattr(socket, "sid", "-"))
-        finally:
-            context._current.reset(token)
+    def init_app(self, app: Any, **kwargs: Any) -> None:
+        """Serve this server from *app* (a ``tornado.web.Application``): its routes are added
+        in front of the app's own. Keywords are options, as in Flask-SocketIO's app factories."""
+        if kwargs:
+            self.configure(Options.build(self.options, **kwargs))
+        add_routes(app, self.routes())
 
     # ------------------------------------------------------------------
     # Emitting
     # ------------------------------------------------------------------
 
     def emit(self, event: str, *args: Any, to: Rooms = None, room: Rooms = None,
-             namespace: Optional[str] = None, skip_sid: Any = None,
-             callback: Optional[Handler] = None, timeout: Optional[float] = None) -> None:
+             namespace: Optional[str] = None, skip_sid: Any = None, include_self: bool = True,
+             callback: Optional[Handler] = None, timeout: Optional[float] = None,
+             ignore_queue: bool = False) -> None:
         """Emit *event* to a room, a list of rooms, a sid, or (``to=None``) the whole namespace.
 
-        Safe to call from any coroutine on the IOLoop, and from other threads
-        (the emit is then handed to the IOLoop). The packet is encoded once for
-        all recipients. ``skip_sid`` (a sid or a list) leaves clients out.
-        ``callback`` receives each recipient's acknowledgement.
+        One tuple argument is several (``emit('e', (1, 2))`` sends two, as in
+        Flask-SocketIO). ``skip_sid`` (a sid or a list) leaves clients out;
+        ``include_self=False`` leaves out the client being handled. ``callback``
+        receives each recipient's acknowledgement. ``ignore_queue=True`` reaches
+        the clients of this process only. Safe from any coroutine on the IOLoop
+        and from other threads (the emit is handed to the IOLoop). In a process
+        that runs no event loop (a script) with ``message_queue``, it is
+        published to Redis at once and raises
+        :class:`~tornado_sio.MessageQueueError` if Redis cannot take it.
         Raises :class:`~tornado_sio.EncodeError` if the data is not valid JSON.
         """
         if not isinstance(event, str):
             raise TypeError("event names are strings")
-        if self._off_loop():
-            self._loop.call_soon_threadsafe(  # type: ignore[union-attr]
-                lambda: self.emit(event, *args, to=to, room=room, namespace=namespace,
-                                  skip_sid=skip_sid, callback=callback, timeout=timeout))
+        if not include_self:
+            current = context.current()
+            skip_sid = [*room_set(skip_sid), *([current.sid] if current is not None else [])]
+        if self.home.off_loop():
+            self.home.run(functools.partial(self.emit, event, *args, to=to, room=room, namespace=namespace,
+                                           skip_sid=skip_sid, callback=callback, timeout=timeout,
+                                           ignore_queue=ignore_queue))
             return
-        skip = {skip_sid} if isinstance(skip_sid, str) else set(skip_sid or ())
-        self.manager.emit(namespace or "/", [event, *args], to if to is not None else room, skip,
-                          callback, timeout)
+        ns = namespace or "/"
+        target = to if to is not None else room
+        rooms = room_set(target)
+        if not rooms and target is not None:
+            return  # an empty list of rooms reaches nobody (None is the whole namespace)
+        data = convert_json(self.options.json, [event, *event_args(args)], True)
+        emitter = None if ignore_queue else self.script_emitter()
+        if emitter is not None:
+            if callback is not None:
+                raise RuntimeError("callback= needs a running server; this process runs no event loop")
+            emitter.emit(data[0], *data[1:], to=rooms, namespace=ns, skip_sid=skip_sid)
+            return
+        if self.started is None and running_loop() is not None:
+            self.ensure_started()  # a process that only emits: connect its message queue
+        opts = BroadcastOptions(ns, rooms, room_set(skip_sid), local=ignore_queue)
+        packet = SIOPacket(SIOType.EVENT, ns, data)
+        if callback is None:
+            self.adapter.broadcast(packet, opts)
+            return
+        dispatcher = self.dispatcher
+        self.adapter.broadcast_with_ack(
+            packet, opts,
+            lambda sid, ack: dispatcher.run_callback(callback, ack, "ack callback", self.local_socket(sid)),
+            timeout or self.options.ack_timeout)
 
-    def send(self, data: Any, to: Rooms = None, room: Rooms = None, namespace: Optional[str] = None,
-             skip_sid: Any = None, callback: Optional[Handler] = None) -> None:
-        """Send a ``message`` event (see :meth:`emit`)."""
-        self.emit("message", data, to=to, room=room, namespace=namespace, skip_sid=skip_sid,
-                  callback=callback)
+    def send(self, data: Any, json: bool = False, to: Rooms = None, room: Rooms = None,
+             namespace: Optional[str] = None, skip_sid: Any = None, include_self: bool = True,
+             callback: Optional[Handler] = None, ignore_queue: bool = False) -> None:
+        """Send a ``message`` event, or with ``json=True`` a ``json`` event (see :meth:`emit`)."""
+        self.emit("json" if json else "message", data, to=to, room=room, namespace=namespace,
+                  skip_sid=skip_sid, include_self=include_self, callback=callback, ignore_queue=ignore_queue)
 
-    async def call(self, event: str, *args: Any, to: str, namespace: Optional[str] = None,
-                   timeout: Optional[float] = 60.0) -> Any:
-        """Emit to one client and wait for its acknowledgement.
+    def script_emitter(self) -> Any:
+        """The synchronous Redis :class:`~tornado_sio.emitter.Emitter` this server publishes
+        with when the process runs no event loop (a script); None otherwise."""
+        if self.loop is not None or self.options.message_queue is None or running_loop() is not None:
+            return None
+        if self.emitter is None:
+            from .emitter import Emitter  # needs the redis package: imported on demand
 
-        Returns the ack's argument (several as a tuple, none as None). Raises
-        :class:`~tornado_sio.AckTimeout` after *timeout* seconds and
-        :class:`~tornado_sio.DisconnectedError` if the client is not connected or
-        leaves before answering. ACKs are processed as they arrive, never behind a
-        running handler, so awaiting this inside a handler cannot deadlock.
+            extra = self.options.message_queue_options
+            self.emitter = Emitter(self.options.message_queue, self.options.channel,
+                                   format=extra.get("format", "native"), serializer=extra.get("serializer", "json"),
+                                   redis_options=extra.get("redis_options"),
+                                   timeout=extra.get("connect_timeout", 5.0))
+        return self.emitter
+
+    @staticmethod
+    def default_namespace() -> str:
+        """The namespace of the handler running now, else ``/``."""
+        socket = context.current()
+        return socket.namespace if socket is not None else "/"
+
+    def call(self, event: str, *args: Any, to: Optional[str] = None, sid: Optional[str] = None,
+             namespace: Optional[str] = None, timeout: Optional[float] = 60.0, ignore_queue: bool = False) -> Any:
+        """Emit to one client and return its acknowledgement (several arguments as a tuple).
+
+        Where it runs decides how it waits:
+
+        * in a thread (a plain background task, a handler under ``handler_threads``),
+          it blocks until the ack, as Flask-SocketIO's ``call()``;
+        * in a coroutine on the IOLoop, ``await socketio.call(...)``;
+        * in a plain handler on the IOLoop it cannot block (the ack arrives through
+          that loop), so it raises :class:`RuntimeError` saying what to do instead.
+
+        Raises :class:`~tornado_sio.AckTimeout` (a :class:`TimeoutError`) after
+        *timeout* seconds and :class:`~tornado_sio.DisconnectedError` if the client
+        is not connected or leaves first. ``ignore_queue=True`` asks this process's
+        clients only. Inside a handler, *namespace* defaults to the handler's.
         """
-        return await self.manager.call(namespace or "/", [event, *args], to, timeout)
+        target = to or sid
+        if target is None:
+            raise ValueError("call() needs the client: to=<sid>")
+        packet = SIOPacket(SIOType.EVENT, namespace or self.default_namespace(),
+                           convert_json(self.options.json, [event, *event_args(args)], True))
+        here = running_loop()
+        if here is not None and plain_calls.depth:
+            raise RuntimeError(f"socketio.call({event!r}) in a plain handler: it runs on the IOLoop, which must "
+                               "keep running to receive the ack. Make the handler `async def` and `await "
+                               "socketio.call(...)`, or run plain handlers in threads: SocketIO(handler_threads=N)")
+        asking = self.ask(packet, target, timeout, ignore_queue)
+        if here is None:
+            return self.home.wait_for(asking)
+        if self.loop is None or here is self.loop:
+            return asking
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asking, self.loop))
+
+    async def ask(self, packet: SIOPacket, sid: str, timeout: Optional[float], local: bool = False) -> Any:
+        """Send *packet* to client *sid* with an ack id and return the answer (:meth:`call`)."""
+        if local and self.adapter.get_socket(sid, packet.namespace) is None:
+            raise DisconnectedError(f"no client {sid} in namespace {packet.namespace} in this process")
+        return call_result(convert_json(self.options.json, await self.adapter.call(packet, sid, timeout), False))
 
     # ------------------------------------------------------------------
-    # Rooms and clients from outside handlers
+    # Rooms, clients and sessions from outside handlers
     # ------------------------------------------------------------------
 
     def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
-        """Put client *sid* in *room*."""
-        self.manager.enter_room(sid, room, namespace or "/")
+        """Put client *sid* in *room* (any process's, with a message queue)."""
+        ns = namespace or "/"
+        opts = BroadcastOptions(ns, frozenset((sid,)))
+        self.on_loop(functools.partial(self.adapter.add_sockets, opts, (room,)), "enter_room", sid, room, ns)
 
     def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
         """Take client *sid* out of *room*."""
-        self.manager.leave_room(sid, room, namespace or "/")
+        ns = namespace or "/"
+        opts = BroadcastOptions(ns, frozenset((sid,)))
+        self.on_loop(functools.partial(self.adapter.del_sockets, opts, (room,)), "leave_room", sid, room, ns)
 
     def close_room(self, room: str, namespace: Optional[str] = None) -> None:
         """Every client leaves *room*."""
-        self.manager.close_room(room, namespace or "/")
+        opts = BroadcastOptions(namespace or "/", frozenset((room,)))
+        self.on_loop(functools.partial(self.adapter.del_sockets, opts, (room,)), "close_room", room, opts.namespace)
 
     def rooms(self, sid: str, namespace: Optional[str] = None) -> List[str]:
-        """The rooms client *sid* is in (its own sid room included)."""
-        return self.manager.rooms(sid, namespace or "/")
+        """The rooms client *sid* is in, in join order, its own sid room first."""
+        if self.home.off_loop():
+            rooms: List[str] = self.home.run(functools.partial(self.rooms, sid, namespace), wait=True)
+            return rooms
+        if self.adapter.get_socket(sid, namespace or "/") is None:
+            return []
+        return self.adapter.socket_rooms(sid)
 
-    def disconnect(self, sid: str, namespace: Optional[str] = None) -> None:
-        """Disconnect client *sid* from its namespace; it receives a DISCONNECT packet."""
-        self.manager.disconnect(sid, namespace or "/")
+    def disconnect(self, sid: str, namespace: Optional[str] = None, ignore_queue: bool = False) -> None:
+        """Disconnect client *sid* from its namespace; it receives a DISCONNECT
+        (its ``disconnect`` handler gets ``server disconnect``)."""
+        opts = BroadcastOptions(namespace or "/", frozenset((sid,)), local=ignore_queue)
+        self.on_loop(functools.partial(self.adapter.disconnect_sockets, opts), "disconnect", sid, opts.namespace)
+
+    def on_loop(self, fn: Callable[[], Any], *script: Any) -> Any:
+        """Run *fn* on the IOLoop (see :meth:`LoopHome.run <tornado_sio.tasks.LoopHome.run>`), or in
+        a script with a message queue and no loop, the *script* operation (an
+        :class:`~tornado_sio.emitter.Emitter` method name, its arguments, the namespace) instead."""
+        emitter = self.script_emitter() if script else None
+        if emitter is not None:
+            return getattr(emitter, script[0])(*script[1:-1], namespace=script[-1])
+        return self.home.run(fn)
 
     def get_session(self, sid: str, namespace: Optional[str] = None) -> Dict[str, Any]:
-        """The ``session`` dict of local client *sid* (empty if unknown)."""
-        socket = self.manager.socket(sid, namespace or "/")
-        return socket.session if socket is not None else {}
+        """The ``session`` dict of client *sid* (shared by its namespaces); KeyError if no client
+        of this process has that sid."""
+        socket = self.local_socket(sid, namespace)
+        if socket is None:
+            raise KeyError(f"no client {sid} in this process")
+        return socket.session  # type: ignore[no-any-return]
+
+    def save_session(self, sid: str, session: Dict[str, Any], namespace: Optional[str] = None) -> None:
+        """Make *session* the contents of client *sid*'s ``session``."""
+        live = self.get_session(sid, namespace)
+        if live is not session:
+            live.clear()
+            live.update(session)
+
+    @contextlib.contextmanager
+    def session(self, sid: str, namespace: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+        """``with socketio.session(sid) as session:``: read and change client *sid*'s ``session``."""
+        data = self.get_session(sid, namespace)
+        yield data
+        self.save_session(sid, data, namespace)
+
+    def local_socket(self, sid: str, namespace: Optional[str] = None) -> Any:
+        """The :class:`~tornado_sio.socket.Socket` *sid* of this process, or None."""
+        return self.adapter.get_socket(sid, namespace)
 
     # ------------------------------------------------------------------
     # Tasks, routes, running
     # ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the manager (connect to the message queue, if any).
+        """Start the adapter (connect to the message queue, if any).
 
         :meth:`run` calls this before listening, so a message queue that cannot
         be reached stops the server at once with a clear error. Otherwise it
         starts by itself with the first connection.
         """
-        self._bind_loop()
-        if self._started is None:
-            self._started = asyncio.ensure_future(self.manager.start())
-        await asyncio.shield(self._started)
+        await asyncio.shield(self.ensure_started(awaited=True))
 
-    def _bind_loop(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop() if _loop_running() else IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
-            self._loop_thread = threading.get_ident()
-            self._ack_sweeper = PeriodicCallback(self._expire_acks, 1000)
-            self._ack_sweeper.start()
+    def ensure_started(self, awaited: bool = False) -> asyncio.Future[None]:
+        """Bind to the running loop and start the adapter, once.
 
-    def _off_loop(self) -> bool:
-        return self._loop_thread is not None and threading.get_ident() != self._loop_thread
+        When nobody awaits the start (*awaited* False: the first connection
+        started it), a failure is logged; otherwise it is raised to the caller.
+        """
+        if self.loop is None:
+            self.home.bind(running_loop() or IOLoop.current().asyncio_loop)  # type: ignore[attr-defined]
+            self.engine.sweeper.add_job(self.dispatcher.expire_acks, 1.0)
+            if self.options.cors_allowed_origins is ORIGIN_CHECKS_OFF:
+                log.warning("cors_allowed_origins=[]: origin checks are off; any web page may connect")
+        if self.started is None:
+            starting = self.adapter.start()
+            self.started = (asyncio.ensure_future(starting) if awaited
+                            else self.dispatcher.tasks.spawn(starting))
+        return self.started
 
-    def _spawn(self, awaitable: Any) -> "asyncio.Future[Any]":
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+    @property
+    def loop(self) -> Optional[asyncio.AbstractEventLoop]:
+        """The IOLoop's asyncio loop the server lives on (None until it starts)."""
+        return self.home.loop
 
-    def _task_done(self, task: "asyncio.Future[Any]") -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", exc_info=task.exception())
+    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run *target* alongside the server, as Flask-SocketIO does.
 
-    def _expire_acks(self) -> None:
-        now = time.monotonic()
-        for socket in list(self._ack_waiting):
-            if not socket.expire_acks(now):
-                self._ack_waiting.discard(socket)
+        An ``async def`` runs as a task on the IOLoop (returned). A plain function
+        runs in a daemon thread (the started ``threading.Thread`` is returned; its
+        ``join()`` waits), where ``socketio.sleep()`` blocks and ``socketio.emit()``
+        is safe. Neither inherits the client of the handler that started it.
+        """
+        return self.home.start(target, *args, **kwargs)
 
-    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
-        """Run *target* alongside the server: an ``async def`` as a task, a plain
-        function in a worker thread (``socketio.emit`` is thread-safe)."""
-        if inspect.iscoroutinefunction(target):
-            return self._spawn(target(*args, **kwargs))
-        loop = asyncio.get_event_loop()
-        return loop.run_in_executor(None, lambda: target(*args, **kwargs))
+    def sleep(self, seconds: float = 0) -> Sleep:
+        """Sleep *seconds*: blocks in a thread, ``await socketio.sleep(s)`` on the IOLoop.
 
-    @staticmethod
-    async def sleep(seconds: float) -> None:
-        """``await socketio.sleep(s)``: yield to the IOLoop for *seconds*."""
-        await asyncio.sleep(seconds)
+        Called on the IOLoop without ``await`` it cannot sleep, and says so once
+        (see :func:`tornado_sio.tasks.sleep`). In a test, with the test client's
+        loop idle in this thread, the loop runs meanwhile.
+        """
+        return self.home.sleep(seconds)
 
-    def routes(self) -> list:
-        """Tornado rules to add to any ``Application``: the endpoint and the browser client."""
+    def test_client(self, app: Any = None, namespace: Optional[str] = None, query_string: Optional[str] = None,
+                    headers: Optional[Dict[str, str]] = None, auth: Any = None) -> SocketIOTestClient:
+        """A connected :class:`~tornado_sio.testing.SocketIOTestClient` (Flask-SocketIO's test client):
+        in process, no sockets, the same dispatch, rooms and broadcasts. *app* is not needed."""
+        return SocketIOTestClient(self, namespace=namespace, query_string=query_string, headers=headers, auth=auth)
+
+    def routes(self) -> List[Any]:
+        """Tornado rules to add to any ``Application``: the endpoint, SockJS and the browser client."""
         from . import clientjs
+        from .http.routes import endpoint_routes
+        from .http.sockjs import SockJSEndpoint
 
-        rules = self.engine.routes(self.path)
-        if self.sockjs:
-            from .transports import sockjs as sockjs_transport
-
-            rules = rules + sockjs_transport.routes(self, self.sockjs_prefix)
-            self.engine.extra_connections = lambda: len(sockjs_transport.connections(self))
+        rules = endpoint_routes(self.engine, self.options)
+        if self.options.sockjs:
+            if self.sockjs_endpoint is None:
+                self.sockjs_endpoint = SockJSEndpoint(self.dispatcher, self.engine, self.options)
+            rules = rules + self.sockjs_endpoint.routes()
         return rules + clientjs.routes()
 
     @property
@@ -680,55 +494,55 @@ class SocketIO:
         the server" and would not reconnect when the server comes back. The
         server-side ``disconnect`` handlers run with ``"server shutting down"``.
         """
-        from .transports import sockjs as sockjs_transport
-
-        for socket in list(self.rooms_store.sockets.values()):
-            self._socket_gone(socket, "server shutting down")
-        self.engine.close_all("server shutting down")
-        sockjs_transport.close_all(self, "server shutting down")
+        for socket in self.adapter.local_sockets():
+            self.dispatcher.socket_gone(socket, "server shutting down")  # type: ignore[arg-type]
+        endpoints: List[Any] = [self.engine]
+        if self.sockjs_endpoint is not None:
+            endpoints.append(self.sockjs_endpoint)
+        for endpoint in endpoints:
+            endpoint.close_all("server shutting down")
         deadline = time.monotonic() + timeout
-        while ((self.engine.undelivered() or sockjs_transport.undelivered(self))
-               and time.monotonic() < deadline):
+        while any(e.undelivered() for e in endpoints) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        self.engine.stop()
-        sockjs_transport.stop(self)
-        if self._ack_sweeper is not None:
-            self._ack_sweeper.stop()
-            self._ack_sweeper = None
-        await self.manager.stop()
+        for endpoint in reversed(endpoints):
+            endpoint.stop()
+        if self.dispatcher.pool is not None:
+            self.dispatcher.pool.shutdown(wait=False)
+        await self.adapter.stop()
 
-    def run(self, app: Any, host: str = "127.0.0.1", port: int = 5000, **server_kwargs: Any) -> None:
-        """Listen and run the IOLoop until SIGINT/SIGTERM, then shut down gracefully.
+    def run(self, app: Any, host: Optional[str] = None, port: Optional[int] = None, debug: bool = False,
+            use_reloader: Optional[bool] = None, log_output: Optional[bool] = None,
+            extra_files: Optional[List[str]] = None, **server_kwargs: Any) -> None:
+        """Listen and run the IOLoop until SIGINT/SIGTERM or :meth:`stop`, then shut down gracefully.
 
-        *server_kwargs* go to Tornado's ``HTTPServer`` (``xheaders=True`` behind a
-        proxy, ``ssl_options`` for TLS). Unless given, ``idle_connection_timeout``
-        is 75 s (Tornado's default keeps an idle keep-alive connection for an
-        hour) and ``body_timeout`` 30 s (Tornado's default waits forever for a
-        slow body).
+        Flask-SocketIO's arguments map to Tornado: *host* (default 127.0.0.1),
+        *port* (5000), ``debug=True`` (Tornado's debug settings),
+        ``use_reloader`` (Tornado's autoreload, default: *debug*; ``extra_files``
+        are watched too), ``log_output`` (the access log, default: *debug*).
+        ``allow_unsafe_werkzeug`` and ``reloader_options`` are accepted and
+        ignored (Tornado's server is made for production). Other *server_kwargs*
+        go to Tornado's ``HTTPServer`` (``xheaders=True`` behind a proxy,
+        ``ssl_options`` for TLS). Unless given, ``idle_connection_timeout`` is
+        75 s (Tornado's default keeps an idle keep-alive connection for an hour)
+        and ``body_timeout`` 30 s (Tornado's default waits forever for a slow
+        body). The signal handlers are in place before "listening" is logged.
         """
+        for flask_only in ("allow_unsafe_werkzeug", "reloader_options"):
+            server_kwargs.pop(flask_only, None)
         server_kwargs.setdefault("idle_connection_timeout", 75)
         server_kwargs.setdefault("body_timeout", 30)
+        host, port = host or "127.0.0.1", 5000 if port is None else port
+        debug_mode(app, debug, debug if log_output is None else log_output)
 
-        async def main() -> None:
-            await self.start()
-            server = app.listen(port, host, **server_kwargs)
-            log.info("listening on http://%s:%d", host, port)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            log.info("shutting down")
-            server.stop()
-            await self.shutdown()
-            await asyncio.wait_for(server.close_all_connections(), 3)
+        reload = debug if use_reloader is None else use_reloader
+        try:
+            asyncio.run(serve(self, app, host, port, reload, extra_files or [], server_kwargs))
+        finally:
+            self.stopping = None
 
-        asyncio.run(main())
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
+    def stop(self) -> None:
+        """Stop :meth:`run` (from a handler, a thread or a coroutine): it shuts down gracefully."""
+        stopping = self.stopping
+        if stopping is None:
+            raise RuntimeError("stop() ends socketio.run(), which is not running")
+        self.home.run(stopping.set)

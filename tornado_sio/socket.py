@@ -2,7 +2,12 @@
 
 A connection (an Engine.IO session or a SockJS session) carries any number of
 namespaces; each connected namespace is a :class:`Socket` with its own sid,
-rooms, session storage, pending acks and ordered event queue.
+session storage, pending acks and ordered event queue. A socket's rooms are
+kept by the adapter (:mod:`tornado_sio.adapter`); the socket is what the
+adapter delivers to (it implements :class:`~tornado_sio.adapter.base.Recipient`).
+
+Every change of a socket's state happens here, through :meth:`Socket.accept`,
+:meth:`Socket.refuse` and :meth:`Socket.end`.
 """
 
 from __future__ import annotations
@@ -12,66 +17,73 @@ import enum
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .engine import Prepared
-from .exceptions import DisconnectedError, EncodeError, TornadoSIOError
-from .protocol.socketio import Decoder, SIOPacket, SIOType, encode
+from .adapter.base import AckTarget, SocketDetails
+from .engine.connection import Connection, HandshakeRequest
+from .exceptions import DisconnectedError, TornadoSIOError
+from .protocol.outgoing import Prepared, prepare
+from .protocol.socketio import Decoder, SIOPacket, SIOType
 
 if TYPE_CHECKING:
+    from .dispatch import Dispatcher
     from .server import SocketIO
 
-__all__ = ["Socket", "Client", "SocketState", "prepare"]
+__all__ = ["Socket", "Client", "SocketState", "QueuedEvent", "DisconnectReason"]
 
 log = logging.getLogger("tornado_sio.server")
 
-AckTarget = Union[Callable[..., Any], "asyncio.Future[List[Any]]"]
+#: An event waiting behind a running handler: (handler, args, ack id, event name).
+QueuedEvent = Tuple[Callable[..., Any], tuple, Optional[int], str]  # type: ignore[type-arg]
 
 
-#: socket.io-parser (4.2.6+, the CVE-2026-33151 fix) drops a connection that
-#: receives a packet with more binary attachments than this.
-CLIENT_MAX_ATTACHMENTS = 10
+class DisconnectReason:
+    """The reasons a ``disconnect`` handler receives (``SocketIO.reason``), as python-socketio 5.x.
 
-
-def prepare(packet: SIOPacket) -> Prepared:
-    """Encode a Socket.IO packet once, ready for any number of recipients.
-
-    Raises :class:`~tornado_sio.EncodeError` for data that is not strict JSON,
-    and for more binary attachments than the official clients accept.
+    Flask-SocketIO code compares with these (``reason == socketio.reason.CLIENT_DISCONNECT``).
+    The Engine.IO layer adds a few of Node's own: ``parse error``, ``connect timeout``,
+    and ``server shutting down`` from :meth:`SocketIO.shutdown <tornado_sio.SocketIO.shutdown>`.
     """
-    text, attachments = encode(packet)
-    if len(attachments) > CLIENT_MAX_ATTACHMENTS:
-        raise EncodeError(f"{len(attachments)} binary attachments in one packet; the official "
-                          f"clients accept at most {CLIENT_MAX_ATTACHMENTS}")
-    return Prepared(text, attachments)
+
+    #: The client left the namespace (``sio.disconnect()``).
+    CLIENT_DISCONNECT = "client disconnect"
+    #: The server disconnected it (``disconnect()``, ``socketio.disconnect(sid)``).
+    SERVER_DISCONNECT = "server disconnect"
+    #: The client did not answer a ping in time.
+    PING_TIMEOUT = "ping timeout"
+    #: The connection closed (the client went away, or closed the transport).
+    TRANSPORT_CLOSE = "transport close"
+    #: The connection failed (a client not reading, an oversized message ...).
+    TRANSPORT_ERROR = "transport error"
 
 
 class SocketState(enum.IntEnum):
+    """A socket's life: CONNECTING (connect handler running) → CONNECTED → DISCONNECTED."""
+
     CONNECTING = 1  # the connect handler is running; output is held back
     CONNECTED = 2
     DISCONNECTED = 3
 
 
 class Client:
-    """The server's state for one connection: its decoder and its namespaces.
+    """The server's state for one connection: its decoder and its namespaces."""
 
-    *conn* is anything with ``sid``, ``request``, ``send_message(prepared)``,
-    ``close(reason)`` and ``mark_connected()`` / ``mark_idle()``.
-    """
+    __slots__ = ("conn", "decoder", "sockets", "noted", "session")
 
-    __slots__ = ("conn", "decoder", "sockets", "_noted")
-
-    def __init__(self, conn: Any, decoder: Decoder) -> None:
+    def __init__(self, conn: Connection, decoder: Decoder) -> None:
         self.conn = conn
         self.decoder = decoder
-        self.sockets: Dict[str, "Socket"] = {}
-        self._noted: Set[str] = set()
+        self.sockets: Dict[str, Socket] = {}
+        #: The ``session`` of every namespace of this connection (Flask-SocketIO shares it).
+        self.session: Dict[str, Any] = {}
+        #: Kinds of tolerated oddities already logged at INFO for this client.
+        self.noted: Set[str] = set()
 
     def note(self, kind: str, message: str, *args: Any) -> None:
         """Log a tolerated oddity of this client at INFO once per kind, then at DEBUG,
         so a client repeating it at wire speed cannot flood the logs."""
-        level = logging.DEBUG if kind in self._noted else logging.INFO
-        self._noted.add(kind)
+        level = logging.DEBUG if kind in self.noted else logging.INFO
+        self.noted.add(kind)
         log.log(level, "connection %s: " + message, self.conn.sid, *args)
 
 
@@ -79,40 +91,59 @@ class Socket:
     """One client connected to one namespace."""
 
     __slots__ = (
-        "server", "client", "namespace", "sid", "auth", "state", "rooms", "session",
-        "_acks", "_ack_seq", "_held", "queue", "running", "__weakref__",
+        "server", "dispatcher", "client", "namespace", "sid", "auth", "state",
+        "acks", "ack_seq", "held", "queue", "running", "__weakref__",
     )
 
-    def __init__(self, server: "SocketIO", client: Client, namespace: str, auth: Any = None) -> None:
+    def __init__(self, server: SocketIO, dispatcher: Dispatcher, client: Client, namespace: str,
+                 auth: Any = None) -> None:
+        #: The :class:`~tornado_sio.SocketIO` this socket belongs to.
         self.server = server
+        self.dispatcher = dispatcher
         self.client = client
         self.namespace = namespace
         self.sid = secrets.token_urlsafe(15)
         self.auth = auth
         self.state = SocketState.CONNECTING
-        self.rooms: Set[str] = set()
-        #: Per-client storage that lives as long as the connection (``tornado_sio.session``).
-        self.session: Dict[str, Any] = {}
-        self._acks: Dict[int, Tuple[AckTarget, float]] = {}
-        self._ack_seq = 0
-        self._held: List[Prepared] = []
-        #: Events waiting for a running async handler of this client (ordering).
-        #: A list, not a deque: almost always empty (an empty deque costs ~700 B) and
-        #: bounded by max_pending_events, so pop(0) stays cheap.
-        self.queue: List[Tuple[Callable[..., Any], tuple, Optional[int], str]] = []
+        #: Pending server-to-client acks: id -> (target, deadline).
+        self.acks: Dict[int, Tuple[AckTarget, float]] = {}
+        self.ack_seq = 0
+        #: Output held back while the connect handler runs.
+        self.held: List[Prepared] = []
+        #: Events waiting for a running handler of this client (ordering). A list,
+        #: not a deque: almost always empty (an empty deque costs ~700 B).
+        self.queue: List[QueuedEvent] = []
         self.running = False
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} {self.namespace} {self.state.name}>"
 
     @property
-    def request(self) -> Any:
+    def request(self) -> HandshakeRequest:
         """The handshake request of the connection (headers, cookies, args, remote_ip)."""
         return self.client.conn.request
 
     @property
+    def session(self) -> Dict[str, Any]:
+        """Storage that lives as long as the connection, shared by all its namespaces
+        (``tornado_sio.session``)."""
+        return self.client.session
+
+    @property
     def connected(self) -> bool:
         return self.state == SocketState.CONNECTED
+
+    @property
+    def rooms(self) -> List[str]:
+        """This socket's rooms in join order, its own sid room first."""
+        return self.server.adapter.socket_rooms(self.sid)
+
+    def sid_in(self, namespace: str) -> Optional[str]:
+        """The sid of this client's socket in *namespace* (None if not connected there)."""
+        if namespace == self.namespace:
+            return self.sid
+        other = self.client.sockets.get(namespace)
+        return other.sid if other is not None else None
 
     # -- output ----------------------------------------------------------
 
@@ -122,13 +153,14 @@ class Socket:
         if state == SocketState.CONNECTED:
             self.client.conn.send_message(prepared)
         elif state == SocketState.CONNECTING:
-            if len(self._held) >= self.server.max_pending_events:
+            if len(self.held) >= self.server.options.max_pending_events:
                 log.warning("socket %s: too much output during connect; dropping the connection", self.sid)
                 self.client.conn.close("transport error")
                 return
-            self._held.append(prepared)
+            self.held.append(prepared)
 
     def send_packet(self, packet: SIOPacket) -> None:
+        """Encode and send one packet."""
         self.send(prepare(packet))
 
     def send_with_ack(self, packet: SIOPacket, target: AckTarget, timeout: Optional[float]) -> int:
@@ -137,45 +169,74 @@ class Socket:
         The ack is registered only once the packet has encoded, so data refused
         by the encoder leaves nothing pending.
         """
-        ack_id = self.add_ack(target, timeout)
+        if len(self.acks) >= self.server.options.max_pending_acks:
+            raise TornadoSIOError(
+                f"socket {self.sid} has {len(self.acks)} unanswered acks (max_pending_acks)")
+        ack_id = self.ack_seq
         packet.id = ack_id
-        try:
-            prepared = prepare(packet)
-        except Exception:
-            self.forget_ack(ack_id)
-            raise
+        prepared = prepare(packet)
+        self.ack_seq += 1
+        self.acks[ack_id] = (target, time.monotonic() + timeout if timeout else float("inf"))
+        self.dispatcher.acks_pending(self)
         self.send(prepared)
         return ack_id
 
+    # -- state -----------------------------------------------------------
+
     def accept(self) -> None:
-        """Send the CONNECT reply, then whatever the connect handler emitted."""
+        """CONNECTING → CONNECTED: send the CONNECT reply, then what the connect handler emitted."""
         self.state = SocketState.CONNECTED
         conn = self.client.conn
         conn.send_message(prepare(SIOPacket(SIOType.CONNECT, self.namespace, {"sid": self.sid})))
-        held, self._held = self._held, []
+        held, self.held = self.held, []
         for prepared in held:
             conn.send_message(prepared)
 
-    def drop_held(self) -> None:
-        self._held = []
+    def refuse(self, payload: Dict[str, Any]) -> None:
+        """→ DISCONNECTED: a CONNECT_ERROR carrying *payload*, or a DISCONNECT when the
+        socket was already connected (``always_connect``), as python-socketio does."""
+        packet = (SIOPacket(SIOType.DISCONNECT, self.namespace) if self.state == SocketState.CONNECTED
+                  else SIOPacket(SIOType.CONNECT_ERROR, self.namespace, payload))
+        self.state = SocketState.DISCONNECTED
+        self.held = []
+        self.client.conn.send_message(prepare(packet))
+
+    def end(self) -> bool:
+        """→ DISCONNECTED; return whether the socket was connected (its handler should run)."""
+        was_connected = self.state == SocketState.CONNECTED
+        self.state = SocketState.DISCONNECTED
+        return was_connected
+
+    def disconnect(self, close: bool = False) -> None:
+        """Disconnect this socket: it gets a DISCONNECT and its handler runs.
+
+        With *close*, the whole underlying connection is closed instead (every
+        namespace of the client disconnects), as Node's ``disconnect(true)``.
+        """
+        if self.state == SocketState.DISCONNECTED:
+            return
+        if close:
+            self.client.conn.close("server disconnect")
+            return
+        if self.connected:
+            self.send_packet(SIOPacket(SIOType.DISCONNECT, self.namespace))
+        self.dispatcher.socket_gone(self, DisconnectReason.SERVER_DISCONNECT)
+
+    def details(self) -> SocketDetails:
+        """What ``fetch_sockets`` reports of this socket."""
+        request = self.request
+        return SocketDetails(
+            sid=self.sid, namespace=self.namespace, rooms=self.rooms, data=dict(self.session),
+            handshake={"headers": dict(request.headers), "address": request.remote_ip,
+                       "query": dict(request.args), "auth": self.auth,
+                       "secure": request.protocol == "https"},
+        )
 
     # -- acks ------------------------------------------------------------
 
-    def add_ack(self, target: AckTarget, timeout: Optional[float]) -> int:
-        """Register a callback or future for the client's ACK; return the packet id."""
-        if len(self._acks) >= self.server.max_pending_acks:
-            raise TornadoSIOError(
-                f"socket {self.sid} has {len(self._acks)} unanswered acks (max_pending_acks)")
-        ack_id = self._ack_seq
-        self._ack_seq += 1
-        deadline = time.monotonic() + timeout if timeout else float("inf")
-        self._acks[ack_id] = (target, deadline)
-        self.server._ack_waiting.add(self)
-        return ack_id
-
     def resolve_ack(self, ack_id: Optional[int], args: List[Any]) -> None:
         """The client answered ack *ack_id*; an unknown id is ignored."""
-        entry = self._acks.pop(ack_id, None) if ack_id is not None else None
+        entry = self.acks.pop(ack_id, None) if ack_id is not None else None
         if entry is None:
             log.debug("socket %s: ack %r matches nothing pending", self.sid, ack_id)
             return
@@ -184,26 +245,28 @@ class Socket:
             if not target.done():
                 target.set_result(args)
         else:
-            self.server._call_plain(target, args, what="ack callback", socket=self)
+            try:
+                target(args)
+            except Exception:
+                log.exception("ack callback of socket %s failed", self.sid)
 
     def forget_ack(self, ack_id: int) -> None:
-        self._acks.pop(ack_id, None)
-        if not self._acks:
-            self.server._ack_waiting.discard(self)
+        """Stop waiting for ack *ack_id*."""
+        self.acks.pop(ack_id, None)
 
     def expire_acks(self, now: float) -> bool:
         """Drop callbacks past their deadline; return whether any remain."""
-        for ack_id, (target, deadline) in list(self._acks.items()):
+        for ack_id, (target, deadline) in list(self.acks.items()):
             if now >= deadline:
-                del self._acks[ack_id]
+                del self.acks[ack_id]
                 log.info("socket %s: ack %d not answered in time; dropped", self.sid, ack_id)
                 if isinstance(target, asyncio.Future) and not target.done():
                     target.cancel()
-        return bool(self._acks)
+        return bool(self.acks)
 
     def fail_acks(self) -> None:
         """The socket is gone: pending ``call()`` futures fail, callbacks are dropped."""
-        acks, self._acks = self._acks, {}
+        acks, self.acks = self.acks, {}
         for target, _ in acks.values():
             if isinstance(target, asyncio.Future) and not target.done():
                 target.set_exception(DisconnectedError(f"client {self.sid} disconnected"))

@@ -1,5 +1,5 @@
 // Benchmark server: Node socket.io 4.8 (same behaviour as tornado_sio_server.py).
-//   node bench/servers/node_server.js --port 8000 [--redis redis://127.0.0.1:6379/0]
+//   node bench/servers/node_server.js --port 8000 [--redis redis://127.0.0.1:6379/0] [--ping-interval S]
 // Modules are looked up in NODE_PATH (bench/run.py sets it to the npm cache).
 'use strict';
 const http = require('http');
@@ -9,10 +9,13 @@ const argv = process.argv.slice(2);
 const opt = (name) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
 const port = Number(opt('--port'));
 const redisUrl = opt('--redis');
+const pingInterval = opt('--ping-interval');
 
 async function main() {
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { cors: { origin: '*' }, serveClient: false });
+  const options = { cors: { origin: '*' }, serveClient: false };
+  if (pingInterval) options.pingInterval = Math.round(Number(pingInterval) * 1000);
+  const io = new Server(httpServer, options);
   if (redisUrl) {
     const { createAdapter } = require('@socket.io/redis-adapter');
     const { createClient } = require('redis');

@@ -11,7 +11,9 @@ Wire forms (protocol v4):
 * a text packet is ``"<type digit><data>"``, e.g. ``4hello`` or ``2probe``;
 * a binary message is the raw bytes (a WebSocket binary frame carries it as is);
 * a long-polling body joins packets with the record separator ``"\\x1e"``, a
-  binary message inside it being ``"b" + base64(bytes)``.
+  binary message inside it being ``"b" + base64(bytes)``; a client that cannot
+  send binary frames (engine.io-client's ``forceBase64``) sends that same
+  ``"b" + base64`` text over WebSocket too.
 
 Decoding raises only :class:`~tornado_sio.exceptions.ProtocolError` (or its
 subclass ``PayloadTooLarge``), so the engine can answer HTTP 400 or close one
@@ -23,24 +25,33 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterable, List, Mapping, Optional, Union
 
 from ..exceptions import EncodeError, PayloadTooLarge, ProtocolError
 from .jsonutil import as_text, dumps
 
 __all__ = [
-    "PacketType",
-    "Packet",
-    "PING_PROBE",
-    "RECORD_SEPARATOR",
-    "ErrorCode",
+    "BASE64_PREFIX",
+    "CLOSE",
     "ERROR_CODES",
-    "encode_packet",
+    "NOOP",
+    "OPEN",
+    "PING",
+    "PING_PROBE",
+    "PONG",
+    "PROBE_PING",
+    "PROBE_PONG",
+    "RECORD_SEPARATOR",
+    "UPGRADE",
+    "ErrorCode",
+    "Packet",
+    "PacketType",
     "decode_packet",
-    "encode_payload",
     "decode_payload",
+    "encode_packet",
+    "encode_payload",
     "error_body",
     "handshake_payload",
 ]
@@ -49,6 +60,26 @@ __all__ = [
 PING_PROBE = "probe"
 #: Separates packets in a long-polling body.
 RECORD_SEPARATOR = "\x1e"
+#: Marks a binary MESSAGE sent as text: ``"b" + base64(bytes)``.
+BASE64_PREFIX = "b"
+
+# The wire text of the control packets, so the engine never spells a digit.
+#: OPEN: the prefix of the handshake packet (the JSON follows).
+OPEN = "0"
+#: CLOSE: the sender is closing the session.
+CLOSE = "1"
+#: PING: the server's heartbeat.
+PING = "2"
+#: PONG: the client's answer to PING.
+PONG = "3"
+#: UPGRADE: the client switches to the probed WebSocket.
+UPGRADE = "5"
+#: NOOP: ends a pending long-polling GET with nothing to deliver.
+NOOP = "6"
+#: The client's probe on a WebSocket that may take over a polling session.
+PROBE_PING = "2" + PING_PROBE
+#: The server's answer to :data:`PROBE_PING`.
+PROBE_PONG = "3" + PING_PROBE
 
 
 class PacketType(enum.IntEnum):
@@ -74,7 +105,7 @@ class Packet:
     """
 
     type: PacketType
-    data: Optional[Union[str, bytes]] = None
+    data: str | bytes | None = None
 
 
 class ErrorCode(enum.IntEnum):
@@ -113,7 +144,7 @@ _PROBE_TYPES = frozenset({PacketType.PING, PacketType.PONG})
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-def encode_packet(packet: Packet) -> Union[str, bytes]:
+def encode_packet(packet: Packet) -> str | bytes:
     """Return the wire form of *packet*: text, or the raw bytes of a binary MESSAGE.
 
     Raises :class:`~tornado_sio.exceptions.EncodeError` for bytes data on a
@@ -131,20 +162,27 @@ def encode_packet(packet: Packet) -> Union[str, bytes]:
     )
 
 
-
-def decode_packet(data: Union[str, bytes]) -> Packet:
+def decode_packet(data: str | bytes) -> Packet:
     """Decode one packet: ``str`` is a text packet, ``bytes`` a binary MESSAGE.
 
     Text rules: the first character is the type digit and the rest is the data.
     CLOSE, UPGRADE and NOOP take no data; PING and PONG take none or
     ``"probe"``; MESSAGE takes any text (``""`` included); OPEN takes any text.
-    Binary input may be empty (an empty attachment is legal).
+    ``"b"`` + standard, padded base64 is a binary MESSAGE (engine.io-parser
+    decodes it so on every transport: it is how ``forceBase64`` clients send
+    binary over WebSocket). Binary input may be empty (an empty attachment is
+    legal).
 
     Raises :class:`~tornado_sio.exceptions.ProtocolError` otherwise.
     """
     if isinstance(data, str):
         if not data:
             raise ProtocolError("empty Engine.IO packet")
+        if data[0] == BASE64_PREFIX:
+            try:
+                return Packet(PacketType.MESSAGE, base64.b64decode(data[1:], validate=True))
+            except (binascii.Error, ValueError):
+                raise ProtocolError("invalid base64 in a binary Engine.IO packet") from None
         ptype = _TYPE_BY_CHAR.get(data[0])
         if ptype is None:
             raise ProtocolError(f"unknown Engine.IO packet type {data[0]!r}")
@@ -163,7 +201,7 @@ def decode_packet(data: Union[str, bytes]) -> Packet:
     raise ProtocolError(f"cannot decode an Engine.IO packet from {type(data).__name__}")
 
 
-def encode_payload(items: Iterable[Union[str, bytes]]) -> str:
+def encode_payload(items: Iterable[str | bytes]) -> str:
     """Join already-encoded packets into one long-polling response body.
 
     *items* are :func:`encode_packet` results: text as is, bytes as
@@ -175,7 +213,7 @@ def encode_payload(items: Iterable[Union[str, bytes]]) -> str:
     )
 
 
-def decode_payload(body: Union[str, bytes], max_packets: int = 1000) -> List[Packet]:
+def decode_payload(body: str | bytes, max_packets: int | None = None) -> list[Packet]:
     """Split a long-polling request body into packets.
 
     ``bytes`` is read as UTF-8. Raises
@@ -183,32 +221,30 @@ def decode_payload(body: Union[str, bytes], max_packets: int = 1000) -> List[Pac
     packet, invalid UTF-8, invalid (or unpadded) base64 after ``b``, or any
     packet :func:`decode_packet` rejects; and
     :class:`~tornado_sio.exceptions.PayloadTooLarge` for more than
-    *max_packets* packets. The body size limit is the transport's job.
+    *max_packets* packets (the engine passes ``Options.max_packets``; ``None``
+    sets no bound). The body size limit is the transport's job.
     """
     body = as_text(body, "polling payload")
     if not body:
         raise ProtocolError("empty polling payload")
-    parts = body.split(RECORD_SEPARATOR, max_packets)
-    if len(parts) > max_packets:
-        raise PayloadTooLarge(f"polling payload holds more than {max_packets} packets")
+    if max_packets is None:
+        parts = body.split(RECORD_SEPARATOR)
+    else:
+        parts = body.split(RECORD_SEPARATOR, max_packets)
+        if len(parts) > max_packets:
+            raise PayloadTooLarge(f"polling payload holds more than {max_packets} packets")
     packets = []
     for index, part in enumerate(parts):
         if not part:
             raise ProtocolError(f"empty packet at position {index} of polling payload")
-        if part[0] == "b":
-            try:
-                raw = base64.b64decode(part[1:], validate=True)
-            except (binascii.Error, ValueError):
-                raise ProtocolError(
-                    f"invalid base64 in binary packet at position {index} of polling payload"
-                ) from None
-            packets.append(Packet(PacketType.MESSAGE, raw))
-        else:
+        try:
             packets.append(decode_packet(part))
+        except ProtocolError as exc:
+            raise ProtocolError(f"{exc} (at position {index} of polling payload)") from None
     return packets
 
 
-def error_body(code: "ErrorCode | int") -> str:
+def error_body(code: ErrorCode | int) -> str:
     """The JSON body of an Engine.IO HTTP error, e.g. ``{"code":1,"message":"Session ID unknown"}``."""
     code = ErrorCode(code)
     return dumps({"code": int(code), "message": code.message})
@@ -216,7 +252,7 @@ def error_body(code: "ErrorCode | int") -> str:
 
 def handshake_payload(
     sid: str,
-    upgrades: List[str],
+    upgrades: list[str],
     ping_interval_ms: int,
     ping_timeout_ms: int,
     max_payload: int,

@@ -40,6 +40,9 @@ __all__ = [
     "encode",
     "is_binary",
     "Decoder",
+    "split_event",
+    "event_text",
+    "reconstruct",
 ]
 
 
@@ -191,6 +194,38 @@ def encode(packet: SIOPacket) -> Tuple[str, List[bytes]]:
     return head + body, attachments
 
 
+def split_event(namespace: str, data: List[Any]) -> Tuple[str, str, List[bytes]]:
+    """Encode the EVENT ``[event, *args]`` once: (packet text, JSON body, attachments).
+
+    The body is the packet text without its header (type, attachment count,
+    namespace): the JSON array alone, binary values as placeholders. A message
+    queue carries the body, so a receiving process can send it with an ack id
+    of its own (:func:`event_text`) without decoding and re-encoding it.
+    Raises :class:`~tornado_sio.exceptions.EncodeError` as :func:`encode` does.
+    """
+    text, attachments = encode(SIOPacket(SIOType.EVENT, namespace, data))
+    head = 1
+    if attachments:
+        head += len(str(len(attachments))) + 1
+    if namespace != "/":
+        head += len(namespace) + 1
+    return text, text[head:], attachments
+
+
+def event_text(namespace: str, body: str, attachments: int, ack_id: Optional[int] = None) -> str:
+    """The packet text of an EVENT whose JSON body is *body* (see :func:`split_event`).
+
+    *attachments* is the number of binary attachments the body refers to; with
+    any, the packet is a BINARY_EVENT. *body* is trusted to be a JSON array.
+    """
+    head = f"5{attachments}-" if attachments else "2"
+    if namespace != "/":
+        head += namespace + ","
+    if ack_id is not None:
+        head += str(ack_id)
+    return head + body
+
+
 # ---------------------------------------------------------------- decoding
 
 
@@ -243,6 +278,19 @@ def _reconstruct(data: List[Any], buffers: List[bytes]) -> None:
                     stack.append(child)
             elif type(child) is list:
                 stack.append(child)
+
+
+def reconstruct(data: Any, buffers: List[bytes]) -> Any:
+    """The reverse of :func:`deconstruct`: *data* with each placeholder replaced by its buffer.
+
+    Lists and objects are changed in place (iteratively, so depth costs no
+    stack) and *data* is returned. Raises
+    :class:`~tornado_sio.exceptions.ProtocolError` for a placeholder whose
+    ``num`` is not an index into *buffers*.
+    """
+    holder = [data]
+    _reconstruct(holder, buffers)
+    return holder[0]
 
 
 class Decoder:

@@ -14,7 +14,12 @@
  * write buffer), Manager (`socket.io`: one Engine for many namespaces, reconnection
  * with backoff), Socket (one namespace: events, acks, buffering).
  *
- * ES2017, no build step. Sets `window.io`, and `module.exports` when present.
+ * ES2017, readable as it is: this file is the source. The served and shipped builds
+ * (minified, pre-compressed, ES module, TypeScript declarations) are made from it by
+ * tools/build_client.py into static/dist/; rebuild after any change. As a classic
+ * script it sets `window.io` (and `module.exports` when present); the ES module
+ * build exports `io` (also as `default` and `connect`), `Manager`, `Socket` and
+ * `protocol` instead.
  */
 (function (root, factory) {
   'use strict';
@@ -28,13 +33,16 @@
 
   // ---------------------------------------------------------------- emitter
 
-  /** Minimal event emitter. A listener that throws does not break the caller's
-   *  state machine: the error is re-thrown asynchronously, so it still shows up
-   *  in the console as an uncaught error of *that listener*. */
+  /** Minimal event emitter, with the method names of socket.io's component-emitter
+   *  (on/addEventListener, off/removeListener/removeAllListeners/removeEventListener,
+   *  once, emit, listeners, hasListeners). A listener that throws does not break the
+   *  caller's state machine: the error is re-thrown asynchronously, so it still shows
+   *  up in the console as an uncaught error of *that listener*. */
   class Emitter {
     on(event, fn) {
-      this._listeners = this._listeners || {};
-      (this._listeners[event] = this._listeners[event] || []).push(fn);
+      const map = this._callbacks || (this._callbacks = new Map());
+      if (!map.has(event)) map.set(event, []);
+      map.get(event).push(fn);
       return this;
     }
     once(event, fn) {
@@ -42,25 +50,31 @@
       wrapper.fn = fn;
       return this.on(event, wrapper);
     }
+    /** off() removes every listener, off(event) those of one event, off(event, fn) one. */
     off(event, fn) {
-      if (!this._listeners) return this;
-      if (event === undefined) { this._listeners = {}; return this; }
-      if (fn === undefined) { delete this._listeners[event]; return this; }
-      const list = this._listeners[event] || [];
+      if (!this._callbacks) return this;
+      if (event === undefined) { this._callbacks.clear(); return this; }
+      const list = this._callbacks.get(event);
+      if (!list) return this;
+      if (fn === undefined) { this._callbacks.delete(event); return this; }
       const i = list.findIndex((l) => l === fn || l.fn === fn);
       if (i !== -1) list.splice(i, 1);
+      if (!list.length) this._callbacks.delete(event);
       return this;
     }
     emit(event, ...args) {
-      const list = ((this._listeners && this._listeners[event]) || []).slice();
-      for (const fn of list) {
+      for (const fn of this.listeners(event)) {
         try { fn.apply(this, args); } catch (err) { setTimeout(() => { throw err; }); }
       }
       return this;
     }
-    listeners(event) { return ((this._listeners && this._listeners[event]) || []).slice(); }
+    /** A copy of the listeners of one event. */
+    listeners(event) { return ((this._callbacks && this._callbacks.get(event)) || []).slice(); }
     hasListeners(event) { return this.listeners(event).length > 0; }
   }
+  const emitterProto = Emitter.prototype;
+  emitterProto.addEventListener = emitterProto.on;
+  emitterProto.removeListener = emitterProto.removeAllListeners = emitterProto.removeEventListener = emitterProto.off;
 
   /** Subscribe and return the function that unsubscribes. */
   function sub(emitter, event, fn) {
@@ -334,6 +348,12 @@
       this.requests.add(xhr);
       xhr.open(method, this.uri(this.opts.secure ? 'https' : 'http'), true);
       xhr.withCredentials = !!this.opts.withCredentials;
+      const headers = this.opts.extraHeaders || {};
+      for (const name of Object.keys(headers)) {
+        try { xhr.setRequestHeader(name, headers[name]); } catch (err) {
+          console.warn(LOG_PREFIX, 'extraHeaders: cannot set ' + JSON.stringify(name) + ':', err.message);
+        }
+      }
       if (body !== null) xhr.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
       xhr.onreadystatechange = () => {
         if (xhr.readyState !== 4) return;
@@ -514,15 +534,25 @@
       return this;
     }
 
+    /** The options of transport `name`: the Engine's, with opts.transportOptions[name]
+     *  laid over them (a shallow merge, as in socket.io-client: its extraHeaders replace
+     *  the top-level ones; its query is added to the top-level query). */
+    transportOpts(name) {
+      const own = (this.opts.transportOptions && this.opts.transportOptions[name]) || {};
+      return Object.assign({}, this.opts, own, {query: Object.assign({}, this.opts.query, own.query)});
+    }
+
     supported(name) {
       const T = transports[name];
-      return !!T && (typeof T.isSupported !== 'function' || T.isSupported(this.opts));
+      return !!T && (typeof T.isSupported !== 'function' || T.isSupported(this.transportOpts(name)));
     }
 
     createTransport(name, sid) {
-      const query = Object.assign({}, this.opts.query, {EIO: 4, transport: name});
-      if (sid) query.sid = sid;
-      return new transports[name](Object.assign({}, this.opts, {query, maxPayload: this.maxPayload}));
+      const opts = this.transportOpts(name);
+      Object.assign(opts.query, {EIO: 4, transport: name});
+      if (sid) opts.query.sid = sid;
+      opts.maxPayload = this.maxPayload;
+      return new transports[name](opts);
     }
 
     tryTransport(index) {
@@ -697,9 +727,39 @@
 
   // ---------------------------------------------------------------- manager (socket.io)
 
+  /** The absolute URL of io()'s or new Manager()'s uri (the page's own by default). */
+  function parseUri(uri) {
+    const base = typeof location !== 'undefined' ? location.href : 'http://localhost/';
+    return new URL(uri === undefined || uri === null ? '/' : uri, base);
+  }
+
+  /** The Manager's options: the user's, plus where to connect (from the URL) and defaults. */
+  function managerOptions(url, opts) {
+    const secure = url.protocol === 'https:' || url.protocol === 'wss:';
+    const query = {};
+    const add = (v, k) => { query[k] = v; };
+    if (typeof opts.query === 'string') new URLSearchParams(opts.query).forEach(add);
+    else Object.assign(query, opts.query);
+    url.searchParams.forEach(add);
+    return Object.assign({}, opts, {
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port || (secure ? 443 : 80),
+      secure,
+      path: (opts.path || '/socket.io').replace(/\/$/, '') + '/',
+      query,
+      transports: (opts.transports || ['websocket', 'polling']).slice(),
+    });
+  }
+
   class Manager extends Emitter {
+    /** new Manager(uri?, opts?): one connection to the server of `uri` (its path is not
+     *  used: namespaces are opened with manager.socket(nsp)). io() makes these. */
     constructor(uri, opts) {
       super();
+      if (typeof uri === 'object' && uri !== null) { opts = uri; uri = undefined; }
+      const url = parseUri(uri);
+      opts = managerOptions(url, Object.assign({}, opts));
+      uri = url.href;
       const opt = (name, fallback) => (opts[name] === undefined ? fallback : opts[name]);
       Object.assign(this, {uri, opts, nsps: {}, subs: [], engine: null, decoder: new SioDecoder(),
         _readyState: 'closed', _reconnecting: false, skipReconnect: false, attempts: 0,
@@ -710,13 +770,39 @@
       if (this._autoConnect) this.open();
     }
 
-    reconnection(v) { if (v === undefined) return this._reconnection; this._reconnection = !!v; return this; }
+    // Getters with no argument, chainable setters with one (socket.io-client's Manager
+    // API). A new value applies from the next connection attempt on.
 
-    /** Next reconnection delay: exponential (delay * 2^attempts, capped) with +/- jitter. */
+    /** Whether to reconnect after a lost connection; false also stops a reconnection under way. */
+    reconnection(v) {
+      if (!arguments.length) return this._reconnection;
+      this._reconnection = !!v;
+      if (!v) this.skipReconnect = true;
+      return this;
+    }
+    /** How many reconnection attempts before 'reconnect_failed' (Infinity by default). */
+    reconnectionAttempts(v) { return this._option('_reconnectionAttempts', v); }
+    /** The first reconnection delay in ms (doubled at each attempt). */
+    reconnectionDelay(v) { return this._option('_reconnectionDelay', v); }
+    /** The longest reconnection delay in ms. */
+    reconnectionDelayMax(v) { return this._option('_reconnectionDelayMax', v); }
+    /** The jitter of each delay, 0 to 1: a delay d becomes d +/- d * factor * random. */
+    randomizationFactor(v) { return this._option('_randomizationFactor', v); }
+    /** How long a connection attempt may take, in ms (false: forever). */
+    timeout(v) { if (!arguments.length) return this._timeout; this._timeout = v; return this; }
+    _option(name, v) { if (v === undefined) return this[name]; this[name] = v; return this; }
+
+    /** The next reconnection delay: reconnectionDelay * 2^attempts with jitter, capped
+     *  at reconnectionDelayMax (the formula of socket.io-client's backoff). */
     backoffDelay() {
-      const base = Math.min(this._reconnectionDelayMax, this._reconnectionDelay * Math.pow(2, this.attempts++));
-      const jitter = this._randomizationFactor;
-      return Math.min(this._reconnectionDelayMax, Math.round(base * (1 - jitter + 2 * jitter * Math.random())));
+      let ms = this._reconnectionDelay * Math.pow(2, this.attempts++);
+      const jitter = this._randomizationFactor > 0 && this._randomizationFactor <= 1 ? this._randomizationFactor : 0;
+      if (jitter) {
+        const rand = Math.random();
+        const deviation = Math.floor(rand * jitter * ms);
+        ms = (Math.floor(rand * 10) & 1) === 0 ? ms - deviation : ms + deviation;
+      }
+      return Math.min(ms, this._reconnectionDelayMax) | 0;
     }
 
     /** Open the Engine.IO session. fn(err) when done (used by reconnect()). */
@@ -748,6 +834,7 @@
       engine.open();
       return this;
     }
+    connect(fn) { return this.open(fn); }
 
     onopen() {
       this.cleanup();
@@ -798,6 +885,8 @@
       clearTimeout(this.reconnectTimer);
       this.onclose('forced close');
     }
+    /** Close the connection for every namespace, without reconnecting. */
+    disconnect() { return this._close(); }
 
     cleanup() {
       this.subs.forEach((off) => off());
@@ -843,17 +932,38 @@
 
   const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 
+  /** Call each listener with args; one that throws is reported asynchronously (see Emitter). */
+  function callEach(listeners, self, args) {
+    for (const fn of listeners.slice()) {
+      try { fn.apply(self, args); } catch (err) { setTimeout(() => { throw err; }); }
+    }
+  }
+
+  /** The list `name` of `self`, created empty on first use (for the catch-all listeners). */
+  const listOf = (self, name) => self[name] || (self[name] = []);
+
+  /** Remove fn from a list, or empty the list when fn is not given. */
+  function removeFrom(list, fn) {
+    if (!list) return;
+    if (fn === undefined) { list.length = 0; return; }
+    const i = list.indexOf(fn);
+    if (i !== -1) list.splice(i, 1);
+  }
+
   class Socket extends Emitter {
+    /** opts: auth, ackTimeout, retries (the Socket's part of io()'s options). */
     constructor(manager, nsp, opts) {
       super();
-      Object.assign(this, {io: manager, nsp, id: undefined, connected: false, auth: opts.auth, _opts: opts,
-        ids: 0, acks: {}, flags: {}, sendBuffer: [], receiveBuffer: [], subs: null});
+      Object.assign(this, {io: manager, nsp, id: undefined, connected: false, auth: opts.auth,
+        _opts: Object.assign({}, opts), ids: 0, acks: {}, flags: {}, sendBuffer: [], receiveBuffer: [], subs: null,
+        _queue: [], _queueSeq: 0, _anyListeners: [], _anyOutgoingListeners: []});
       if (manager._autoConnect) this.open();
     }
 
     get disconnected() { return !this.connected; }
     /** True while the socket wants to be connected (it reconnects by itself). */
     get active() { return !!this.subs; }
+    /** The next emit is dropped, not buffered, when the socket is not connected. */
     get volatile() { this.flags.volatile = true; return this; }
 
     subEvents() {
@@ -882,26 +992,46 @@
       else sendConnect(this.auth);
     }
 
+    /**
+     * Send an event; a function as last argument gets the server's acknowledgement.
+     * Sent at once when connected, else buffered until the (re)connection (dropped
+     * instead with `volatile`). With the `retries` option the event goes through the
+     * retry queue: one event in flight at a time, in order, each resent until the
+     * server acknowledges it (see _addToQueue).
+     */
     emit(event, ...args) {
       if (RESERVED_EVENTS.has(event)) throw new Error('"' + event + '" is a reserved event name');
       args.unshift(event);
-      const packet = {type: SIO.EVENT, data: args};
+      if (this._opts.retries && !this.flags.fromQueue && !this.flags.volatile) {
+        this._addToQueue(args);
+        this.flags = {};
+        return this;
+      }
+      // options.compress is kept as socket.io-client keeps it; browsers choose
+      // WebSocket compression themselves, so it changes nothing on the wire.
+      const packet = {type: SIO.EVENT, data: args, options: {compress: this.flags.compress !== false}};
       if (typeof args[args.length - 1] === 'function') {
         const id = this.ids++;
         this.registerAck(id, args.pop());
         packet.id = id;
       }
-      if (this.connected) this.packet(packet);
-      else if (!this.flags.volatile) this.sendBuffer.push(packet); // sent on (re)connect
+      if (this.connected) {
+        this.notifyOutgoingListeners(packet);
+        this.packet(packet);
+      } else if (!this.flags.volatile) {
+        this.sendBuffer.push(packet); // sent on (re)connect
+      }
       this.flags = {};
       return this;
     }
 
-    /** emit() whose returned promise resolves with the server's acknowledgement. */
+    /** emit() whose returned promise resolves with the server's acknowledgement
+     *  (its first argument), and rejects on a timeout or a disconnection. */
     emitWithAck(event, ...args) {
-      const withErr = this.flags.timeout !== undefined || this._opts.ackTimeout !== undefined;
       return new Promise((resolve, reject) => {
-        args.push((a, b) => (withErr ? (a ? reject(a) : resolve(b)) : resolve(a)));
+        const fn = (err, value) => (err ? reject(err) : resolve(value));
+        fn.withError = true;
+        args.push(fn);
         this.emit(event, ...args);
       });
     }
@@ -909,18 +1039,72 @@
     /** The next emit's ack callback gets (err, ...args), err set after `ms` without reply. */
     timeout(ms) { this.flags.timeout = ms; return this; }
 
+    /** The compress flag of the next emit (socket.io-client's API; no effect in a browser). */
+    compress(compress) { this.flags.compress = compress; return this; }
+
     send(...args) { return this.emit('message', ...args); }
 
+    /**
+     * Keep the ack callback for packet `id`. A callback marked `withError` (and every
+     * callback once a timeout applies: timeout() or the ackTimeout option) is called
+     * as (err, ...serverArgs): err is null, or an Error after the timeout or a
+     * disconnection. A plain callback gets the server's arguments only.
+     */
     registerAck(id, fn) {
-      const ms = this.flags.timeout !== undefined ? this.flags.timeout : this._opts.ackTimeout;
-      if (ms === undefined) { this.acks[id] = fn; return; }
+      const ms = this.flags.timeout != null ? this.flags.timeout : this._opts.ackTimeout;
+      if (ms == null) { this.acks[id] = fn; return; }
       const timer = setTimeout(() => {
         delete this.acks[id];
         this.sendBuffer = this.sendBuffer.filter((p) => p.id !== id);
         fn.call(this, new Error('operation has timed out'));
       }, ms);
-      this.acks[id] = Object.assign((...args) => { clearTimeout(timer); fn.apply(this, [null].concat(args)); },
-        {withError: true, timer});
+      const wrapped = (...args) => { clearTimeout(timer); fn.apply(this, args); };
+      wrapped.withError = true;
+      this.acks[id] = wrapped;
+    }
+
+    /**
+     * The retry queue (the `retries` option, socket.io-client 4.6+): the event gets
+     * an ack callback of the queue's own, and is sent once it is first in the queue
+     * and the socket is connected. A timeout (ackTimeout, or timeout() before the
+     * emit) or a disconnection counts as a failed try: the event is sent again,
+     * until it has been tried retries + 1 times; then the caller's callback, if
+     * any, gets the error. The server may thus get an event more than once.
+     *
+     * Unlike socket.io-client 4.8, a server acknowledging with no arguments (or
+     * with a first argument that is not null) is a success, also without ackTimeout.
+     */
+    _addToQueue(args) {
+      const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
+      const packet = {id: this._queueSeq++, tryCount: 0, pending: false, args,
+        flags: Object.assign({fromQueue: true}, this.flags)};
+      const done = (err, ...responseArgs) => {
+        if (packet !== this._queue[0]) return; // a late answer to a try already given up
+        packet.pending = false;
+        if (!err) {
+          this._queue.shift();
+          if (ack) ack.call(this, null, ...responseArgs);
+        } else if (packet.tryCount > this._opts.retries) {
+          this._queue.shift();
+          if (ack) ack.call(this, err);
+        }
+        this._drainQueue();
+      };
+      done.withError = true;
+      args.push(done);
+      this._queue.push(packet);
+      this._drainQueue();
+    }
+
+    /** Send the first queued event unless it is waiting for its ack (force: resend it). */
+    _drainQueue(force) {
+      if (!this.connected || !this._queue.length) return;
+      const packet = this._queue[0];
+      if (packet.pending && !force) return;
+      packet.pending = true;
+      packet.tryCount++;
+      this.flags = Object.assign({}, packet.flags);
+      this.emit(...packet.args);
     }
 
     packet(packet) { packet.nsp = this.nsp; this.io.packet(packet); }
@@ -935,11 +1119,9 @@
         case SIO.EVENT: case SIO.BINARY_EVENT:
           this.onevent(packet);
           break;
-        case SIO.ACK: case SIO.BINARY_ACK: {
-          const fn = this.acks[packet.id];
-          if (typeof fn === 'function') { delete this.acks[packet.id]; fn.apply(this, packet.data); }
+        case SIO.ACK: case SIO.BINARY_ACK:
+          this.onack(packet);
           break;
-        }
         case SIO.DISCONNECT:
           this.destroy();
           this.onclose('io server disconnect');
@@ -961,7 +1143,18 @@
       else this.receiveBuffer.push(args);
     }
 
-    emitEvent(args) { Emitter.prototype.emit.apply(this, args); }
+    onack(packet) {
+      const fn = this.acks[packet.id];
+      if (typeof fn !== 'function') return;
+      delete this.acks[packet.id];
+      fn.apply(this, fn.withError ? [null].concat(packet.data) : packet.data);
+    }
+
+    /** An incoming event: the catch-all listeners first, then the event's own. */
+    emitEvent(args) {
+      callEach(this._anyListeners, this, args);
+      Emitter.prototype.emit.apply(this, args);
+    }
 
     emitReserved(event, ...args) { return Emitter.prototype.emit.call(this, event, ...args); }
 
@@ -975,7 +1168,11 @@
       this.id = id;
       this.connected = true;
       this.receiveBuffer.splice(0).forEach((args) => this.emitEvent(args));
-      this.sendBuffer.splice(0).forEach((packet) => this.packet(packet));
+      this.sendBuffer.splice(0).forEach((packet) => {
+        this.notifyOutgoingListeners(packet);
+        this.packet(packet);
+      });
+      this._drainQueue(true);
       this.emitReserved('connect');
     }
 
@@ -985,13 +1182,19 @@
       }
       this.connected = false;
       this.id = undefined;
-      for (const [id, fn] of Object.entries(this.acks)) {
-        if (!fn.withError) continue; // plain callbacks just never fire, as in socket.io-client
-        delete this.acks[id];
-        clearTimeout(fn.timer);
-        fn.call(this, new Error('socket has been disconnected'));
-      }
       this.emitReserved('disconnect', reason, description);
+      this._clearAcks();
+    }
+
+    /** No ack can come for a packet sent on the lost connection: drop its callback,
+     *  and call it with an error if it takes one. Buffered packets keep theirs. */
+    _clearAcks() {
+      for (const id of Object.keys(this.acks)) {
+        if (this.sendBuffer.some((p) => String(p.id) === id)) continue;
+        const fn = this.acks[id];
+        delete this.acks[id];
+        if (fn.withError) fn.call(this, new Error('socket has been disconnected'));
+      }
     }
 
     destroy() {
@@ -1008,6 +1211,25 @@
       return this;
     }
     close() { return this.disconnect(); }
+
+    // -- catch-all listeners (socket.io-client's onAny family)
+
+    /** listener(event, ...args) for every event received (before the event's own listeners). */
+    onAny(listener) { listOf(this, '_anyListeners').push(listener); return this; }
+    /** onAny(), but called before the catch-all listeners already added. */
+    prependAny(listener) { listOf(this, '_anyListeners').unshift(listener); return this; }
+    /** Remove one catch-all listener, or all of them when none is given. */
+    offAny(listener) { removeFrom(this._anyListeners, listener); return this; }
+    /** The catch-all listeners (the array itself, as in socket.io-client). */
+    listenersAny() { return listOf(this, '_anyListeners'); }
+
+    /** listener(event, ...args) for every event sent (when it goes out; acks not included). */
+    onAnyOutgoing(listener) { listOf(this, '_anyOutgoingListeners').push(listener); return this; }
+    prependAnyOutgoing(listener) { listOf(this, '_anyOutgoingListeners').unshift(listener); return this; }
+    offAnyOutgoing(listener) { removeFrom(this._anyOutgoingListeners, listener); return this; }
+    listenersAnyOutgoing() { return listOf(this, '_anyOutgoingListeners'); }
+
+    notifyOutgoingListeners(packet) { callEach(this._anyOutgoingListeners, this, packet.data); }
   }
 
   // ---------------------------------------------------------------- io()
@@ -1020,37 +1242,38 @@
    * the same server share one connection (a Manager, `socket.io`) unless
    * opts.forceNew is set or the namespace is already in use there.
    *
-   * opts: transports (['websocket', 'polling']), path ('/socket.io'), auth (object
-   * or function(cb)), query, reconnection (true), reconnectionAttempts (Infinity),
-   * reconnectionDelay (1000), reconnectionDelayMax (5000), randomizationFactor (0.5),
-   * timeout (20000, for the connection), ackTimeout, autoConnect (true), upgrade
-   * (true), withCredentials (false), forceNew, multiplex; for the 'sockjs' transport:
-   * sockjsPath ('/sockjs'), sockjs (SockJS constructor options), SockJS.
+   * opts, as in socket.io-client:
+   *   connection: transports (['websocket', 'polling']), path ('/socket.io'), query,
+   *     upgrade (true), withCredentials (false), forceNew, multiplex, autoConnect (true),
+   *     timeout (20000 ms for a connection attempt)
+   *   reconnection (true), reconnectionAttempts (Infinity), reconnectionDelay (1000),
+   *     reconnectionDelayMax (5000), randomizationFactor (0.5); each also a getter and
+   *     setter on the Manager: socket.io.reconnectionDelay(500)
+   *   the socket: auth (object or function(cb)), ackTimeout (ms: every ack callback
+   *     then gets (err, ...args)), retries (resend each emit until acknowledged, up to
+   *     this many more times, one at a time and in order)
+   *   extraHeaders: HTTP headers for the long-polling requests. A browser cannot set
+   *     headers on a WebSocket, so they are not sent there (use auth or query for
+   *     what the server must see on every transport).
+   *   transportOptions: options for one transport by name, laid over the others,
+   *     e.g. {polling: {extraHeaders: {'X-Token': t}}}
+   *   the 'sockjs' transport: sockjsPath ('/sockjs'), sockjs (SockJS constructor
+   *     options), SockJS (the constructor)
+   * socket.io.opts is read at each connection attempt: a change to it (say, new
+   * extraHeaders) applies from the next reconnection on.
    */
   function io(uri, opts) {
     if (typeof uri === 'object' && uri !== null) { opts = uri; uri = undefined; }
     opts = Object.assign({}, opts);
-    const base = typeof location !== 'undefined' ? location.href : 'http://localhost/';
-    const url = new URL(uri === undefined ? '/' : uri, base);
-    const secure = url.protocol === 'https:' || url.protocol === 'wss:';
+    const url = parseUri(uri);
     const nsp = url.pathname || '/';
-    const query = Object.assign({}, opts.query);
-    url.searchParams.forEach((v, k) => { query[k] = v; });
-    const managerOpts = Object.assign({}, opts, {
-      hostname: url.hostname.replace(/^\[|\]$/g, ''),
-      port: url.port || (secure ? 443 : 80),
-      secure,
-      path: (opts.path || '/socket.io').replace(/\/$/, '') + '/',
-      query,
-      transports: (opts.transports || ['websocket', 'polling']).slice(),
-    });
-    const id = url.protocol + '//' + url.host + managerOpts.path;
+    const id = url.protocol + '//' + url.host + managerOptions(url, opts).path;
     const sameNamespace = cache[id] && nsp in cache[id].nsps;
     let manager;
     if (opts.forceNew || opts['force new connection'] || opts.multiplex === false || sameNamespace) {
-      manager = new Manager(url.href, managerOpts);
+      manager = new Manager(url.href, opts);
     } else {
-      manager = cache[id] = cache[id] || new Manager(url.href, managerOpts);
+      manager = cache[id] = cache[id] || new Manager(url.href, opts);
     }
     return manager.socket(nsp, opts);
   }
