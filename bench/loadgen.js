@@ -450,93 +450,108 @@ async function pollEcho() {
 
 // ---------------------------------------------------------------- soak
 // N idle clients (they answer pings; the time of each ping is kept, for the
-// ping interval), and at the same time, during `duration` s:
-//   - `echoClients` clients each sending an echo every 1/`echoRate` s (open
-//     loop: latency of every reply);
-//   - one client broadcasting to everyone every `bcastEvery` s (latency of
-//     every delivery);
-//   - churn: a new client every 1/`churnRate` s, its connect time (TCP to
-//     the Socket.IO CONNECT), closed again after `churnHold` s.
-// Bounded: every timer stops at the end of the window; churn and echo counts
-// are bounded by rate x duration.
+// ping interval), then three measured phases one after the other, the idle
+// clients pinged throughout:
+//   1. echo, `duration` s: `echoClients` clients each sending an echo every
+//      1/`echoRate` s (open loop: latency of every reply);
+//   2. churn, `churnSeconds` s: a new client every 1/`churnRate` s, its
+//      connect time (TCP connect to the Socket.IO CONNECT), closed again after
+//      `churnHold` s (at most 200 in flight);
+//   3. broadcast, `bcastSeconds` s: one emit to every client each
+//      `bcastEvery` s (latency of every delivery).
+// Bounded: every timer stops at the end of its phase; counts are bounded by
+// rate x duration.
 async function soak() {
   const n = cfg.clients;
-  const duration = cfg.duration;
   const pingTimes = new Map(); // client index -> [t, ...] (ms)
-  let measuring = false;
+  let recording = false; let bcastMeasuring = false;
+  const bcastSent = new Map(); const bcastLat = new Samples();
   const idleHandlers = {
     onEvent: (c, buf) => {
-      if (!measuring || buf[4] !== 0x62) return; // 42["bcast",...
-      const s = seqOf(buf); const t0 = bcastSent.get(s);
+      if (!bcastMeasuring || buf[4] !== 0x62) return; // 42["bcast",...
+      const t0 = bcastSent.get(seqOf(buf));
       if (t0 !== undefined) bcastLat.add(now() - t0);
     },
     onAck: noop,
-    onPing: (c) => { let a = pingTimes.get(c.idx); if (!a) { a = []; pingTimes.set(c.idx, a); } a.push(now()); },
+    onPing: (c) => {
+      if (!recording) return;
+      let a = pingTimes.get(c.idx); if (!a) { a = []; pingTimes.set(c.idx, a); } a.push(now());
+    },
   };
-  const bcastSent = new Map(); const bcastLat = new Samples();
   const cpu0 = cpuWindow();
   const { clients, seconds } = await connectMany([cfg.url], n, idleHandlers, cfg.concurrency || 100);
   const connectCpu = cpu0();
   await phase('connected', { clients: clients.filter((c) => c.connected).length });
-  // echo clients (their own handlers: replies by seq)
+  let echoMeasuring = false;
   const echoLat = new Samples(); let echoErrors = 0; let echoLost = 0;
   const echoHandlers = {
     onEvent: (c, buf) => {
-      if (buf[4] !== 0x65) return; // not 42["echo",... (the broadcast reaches these clients too)
+      if (buf[4] !== 0x65) return; // not 42["echo",... (a broadcast reaches these clients too)
       const s = seqOf(buf); const t0 = c.sent.get(s);
       if (t0 === undefined) { echoErrors++; return; }
       c.sent.delete(s);
-      if (measuring) echoLat.add(now() - t0);
+      if (echoMeasuring) echoLat.add(now() - t0);
     },
     onAck: noop,
   };
   const echo = (await connectMany([cfg.url], cfg.echoClients || 10, echoHandlers, 10)).clients;
   for (const c of echo) c.sent = new Map();
-  const sender = echo[0];
   await sleep((cfg.settle || 5) * 1000);
-  for (const a of pingTimes.values()) a.length = 0; // intervals from the window only
-  // timers
-  const timers = [];
+  await phase('measure_start', {}, true);
+  recording = true;
+  const cpu = cpuWindow(); const t0 = now();
+  // 1. echo
   const echoEvery = 1000 / (cfg.echoRate || 50);
+  const timers = [];
+  echoMeasuring = true;
   echo.forEach((c, i) => {
     setTimeout(() => timers.push(setInterval(() => {
       c.seq++; c.sent.set(c.seq, now());
       c.send(`42["echo",{"seq":${c.seq},"msg":"soak"}]`);
     }, echoEvery)), (i * echoEvery) / echo.length);
   });
-  let bseq = 0;
-  if (cfg.bcastEvery) {
-    timers.push(setInterval(() => {
-      bseq++; bcastSent.set(bseq, now());
-      sender.send(`42["bcast",{"seq":${bseq}}]`);
-    }, cfg.bcastEvery * 1000));
-  }
-  const churnLat = new Samples(); let churnFailed = 0; let churnOpen = 0;
+  await sleep(cfg.duration * 1000);
+  for (const t of timers) clearInterval(t);
+  await sleep(500);
+  echoMeasuring = false;
+  for (const c of echo) echoLost += c.sent.size;
+  // 2. churn
+  const churnLat = new Samples(); let churnFailed = 0; let churnOpen = 0; let churnSkipped = 0;
   const churned = [];
-  if (cfg.churnRate) {
-    timers.push(setInterval(() => {
-      if (churnOpen >= 200) { churnFailed++; return; } // bounded: never more than 200 in flight
+  if (cfg.churnRate && cfg.churnSeconds) {
+    const timer = setInterval(() => {
+      if (churnOpen >= 200) { churnSkipped++; return; }
       churnOpen++;
-      const t0 = now();
+      const ts = now();
       const c = new WsClient(cfg.url, -1, { onEvent: noop, onAck: noop });
       churned.push(c);
       c.ready.then(() => {
-        if (measuring) churnLat.add(now() - t0);
+        churnLat.add(now() - ts);
         setTimeout(() => { c.close(); churnOpen--; }, (cfg.churnHold || 1) * 1000);
       }, () => { churnFailed++; churnOpen--; });
-    }, 1000 / cfg.churnRate));
+    }, 1000 / cfg.churnRate);
+    await sleep(cfg.churnSeconds * 1000);
+    clearInterval(timer);
+    const until = now() + 5000;
+    while (churnOpen > 0 && now() < until) await sleep(50);
   }
-  await phase('measure_start', {}, true);
-  measuring = true;
-  const cpu = cpuWindow(); const t0 = now();
-  await sleep(duration * 1000);
-  measuring = false;
+  // 3. broadcast
+  let bseq = 0;
+  if (cfg.bcastEvery && cfg.bcastSeconds) {
+    bcastMeasuring = true;
+    const timer = setInterval(() => {
+      bseq++; bcastSent.set(bseq, now());
+      echo[0].send(`42["bcast",{"seq":${bseq}}]`);
+    }, cfg.bcastEvery * 1000);
+    await sleep(cfg.bcastSeconds * 1000);
+    clearInterval(timer);
+    await sleep(Math.min(3000, cfg.bcastEvery * 1000));
+    bcastMeasuring = false;
+  }
+  recording = false;
   const wall = (now() - t0) / 1000; const lc = cpu();
-  for (const t of timers) clearInterval(t);
   await phase('measure_end', {}, true);
-  await sleep(1000);
-  for (const c of echo) echoLost += c.sent.size;
-  // ping intervals within the window
+  // ping intervals over all three phases
   const intervals = new Samples(4_000_000);
   const setting = (cfg.pingInterval || 5) * 1000;
   let outside = 0; let count = 0;
@@ -553,9 +568,10 @@ async function soak() {
     clients: n, alive, connects_per_s: n / seconds, connect_seconds: seconds, connect_loadgen_cpu: connectCpu.cpu,
     seconds: wall, loadgen_cpu: lc.cpu,
     echo: { latency_ms: echoLat.summary(), errors: echoErrors, lost: echoLost,
-      offered_per_s: (cfg.echoClients || 10) * (cfg.echoRate || 50) },
-    bcast: { latency_ms: bcastLat.summary(), rounds: bseq },
-    churn: { connect_ms: churnLat.summary(), failed: churnFailed, offered_per_s: cfg.churnRate || 0 },
+      offered_per_s: (cfg.echoClients || 10) * (cfg.echoRate || 50), seconds: cfg.duration },
+    churn: { connect_ms: churnLat.summary(), failed: churnFailed, skipped: churnSkipped,
+      offered_per_s: cfg.churnRate || 0, seconds: cfg.churnSeconds || 0 },
+    bcast: { latency_ms: bcastLat.summary(), rounds: bseq, seconds: cfg.bcastSeconds || 0 },
     ping_interval_ms: { ...intervals.summary(), setting_ms: setting, outside_5pct: outside, count },
   };
 }

@@ -8,16 +8,18 @@
 For each peer, one after the other, on a fresh server pinned like bench/run.py
 pins it (server on CPU 1, load generator on CPU 0), with a ping interval of
 5 s: connect N idle clients (they answer every ping; the time of each ping is
-kept), settle, then for ``--duration`` seconds, all at once:
+kept), settle, then three measured phases, one after the other:
 
-* paced echo: 10 clients x 50 echoes/s, open loop: latency of every reply;
-* broadcast: one emit to every client each ``--bcast-every`` s: latency of
-  every delivery;
-* churn: a new client every 1/``--churn-rate`` s, its connect time (TCP
-  connect to the Socket.IO CONNECT), closed after a second;
-* the ping interval each idle client sees (within ±5% of 5 s?);
-* tornado-sio only: every garbage-collection pause (``gc.callbacks``, through
-  the bench server's ``--gc-report``) and the heartbeat's largest tick.
+1. paced echo, ``--duration`` s: 10 clients x 50 echoes/s, open loop: latency
+   of every reply;
+2. churn, ``--churn-seconds`` s: a new client every 1/``--churn-rate`` s, its
+   connect time (TCP connect to the Socket.IO CONNECT), closed after a second;
+3. broadcast, ``--bcast-seconds`` s: one emit to every client each
+   ``--bcast-every`` s: latency of every delivery.
+
+Throughout: the ping interval each idle client sees (within ±5% of 5 s?) and,
+tornado-sio only, every garbage-collection pause (``gc.callbacks``, through
+the bench server's ``--gc-report``) and the heartbeat's largest tick.
 
 Peers: ``tornado-sio`` (tornado_sio.runtime.ManagedGC on), ``tornado-sio-gc-default``
 (CPython's collector as it comes, for comparison), ``tornado-sio-uvloop``
@@ -109,9 +111,11 @@ def run_peer(env: bench.Env, peer: str, args: argparse.Namespace) -> Dict[str, A
         time.sleep(0.3)
         cfg = {"scenario": "soak", "url": f"http://127.0.0.1:{port}", "clients": args.clients,
                "duration": args.duration, "settle": args.settle, "echoClients": 10, "echoRate": 50,
-               "bcastEvery": args.bcast_every, "churnRate": args.churn_rate, "churnHold": 1.0,
-               "pingInterval": args.ping_interval, "concurrency": 100, "syncTimeout": 30}
-        budget = args.clients / 500 + args.settle + args.duration + 90
+               "bcastEvery": args.bcast_every, "bcastSeconds": args.bcast_seconds, "churnRate": args.churn_rate,
+               "churnSeconds": args.churn_seconds, "churnHold": 1.0, "pingInterval": args.ping_interval,
+               "concurrency": 100, "syncTimeout": 30}
+        budget = (args.clients / 500 + args.settle + args.duration + args.churn_seconds + args.bcast_seconds
+                  + 90)
         bench.run_loadgen(env, cfg, budget, [server.pid], out, on_phase)
         if server.poll() is not None and not out.error:
             out.error = f"server exited with {server.returncode}"
@@ -120,7 +124,8 @@ def run_peer(env: bench.Env, peer: str, args: argparse.Namespace) -> Dict[str, A
     finally:
         bench.stop(server, grace=10)
     result: Dict[str, Any] = {"peer": peer, "label": spec["label"], "error": out.error, **out.result,
-                              "server_cpu": out.server_cpu.get("main"), "rss_kb": out.rss_kb}
+                              "server_cpu": out.server_cpu.get("main"), "other_cpu": out.other_cpu.get("main"),
+                              "rss_kb": out.rss_kb}
     end = reports.get("end") or {}
     if end and "measure_start" in marks and "measure_end" in marks:
         result["gc_window"] = gc_in_window(end, marks["measure_start"], marks["measure_end"])
@@ -152,10 +157,11 @@ def build_report(results: List[Dict[str, Any]], args: argparse.Namespace, info: 
              f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}. {pinning}", "",
              f"tornado-sio: commit {info['commit']}. Python {info['python']}, Node {info['node']}, "
              f"Tornado {info['tornado']}, uvloop {info['uvloop']}, Node socket.io {info['socket.io (node)']}.", "",
-             f"{args.clients:,} idle WebSocket clients (ping interval {args.ping_interval:g} s), then for "
-             f"{args.duration:g} s at once: echo 10 clients × 50/s (open loop), a broadcast to every client every "
-             f"{args.bcast_every:g} s, churn {args.churn_rate:g} new clients/s (each closed after 1 s). "
-             "Latencies p50 / p99 / max, ms.", ""]
+             f"{args.clients:,} idle WebSocket clients (ping interval {args.ping_interval:g} s), then one after "
+             f"the other: echo 10 clients × 50/s, open loop ({args.duration:g} s); churn {args.churn_rate:g} new "
+             f"clients/s, each closed after 1 s ({args.churn_seconds:g} s); a broadcast to every client every "
+             f"{args.bcast_every:g} s ({args.bcast_seconds:g} s). Latencies p50 / p99 / max, ms. Ping intervals "
+             "and GC pauses over all three phases.", ""]
     head = ["", *[r["label"] for r in results]]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|---|" + "---:|" * len(results))
@@ -186,7 +192,8 @@ def build_report(results: List[Dict[str, Any]], args: argparse.Namespace, info: 
         r["heartbeat"]["longest_tick_ms"], r["heartbeat"]["most_in_a_tick"]) if r.get("heartbeat") else "n/a")
     row("server CPU (share of a core) / RSS, MB", lambda r: "{:.2f} / {:,.0f}".format(
         r["server_cpu"], r["rss_kb"].get("measure_end", 0) / 1024))
-    row("load generator CPU in the window", lambda r: f"{r['loadgen_cpu']:.2f}")
+    row("load generator CPU / other processes' CPU in the window", lambda r: "{:.2f} / {:.2f}".format(
+        r["loadgen_cpu"], r["other_cpu"]))
     lines.append("")
     errors = [f"- {r['label']}: {r['error']}" for r in results if r.get("error")]
     if errors:
@@ -225,14 +232,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGTERM, bench._interrupt)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=10000, help="idle WebSocket clients (default 10,000)")
-    ap.add_argument("--duration", type=float, default=60.0, help="measured seconds (default 60)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of paced echo (default 60)")
+    ap.add_argument("--churn-seconds", type=float, default=20.0, help="seconds of churn (default 20)")
+    ap.add_argument("--bcast-seconds", type=float, default=20.0, help="seconds of broadcasts (default 20)")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds between connecting and measuring")
     ap.add_argument("--ping-interval", type=float, default=5.0)
-    ap.add_argument("--bcast-every", type=float, default=1.0, help="seconds between broadcasts (0: none)")
+    ap.add_argument("--bcast-every", type=float, default=2.0, help="seconds between broadcasts (0: none)")
     ap.add_argument("--churn-rate", type=float, default=20.0, help="new clients per second (0: none)")
     ap.add_argument("--peers", default="tornado-sio,tornado-sio-gc-default,node",
                     help=f"comma list from {', '.join(PEERS)}")
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run servers and load generator at this nice value (e.g. -15, as root), so that other "
+                         "work on a shared machine disturbs the tails less (the same for every peer)")
     ap.add_argument("--out", default=os.path.join(bench.RESULTS, "soak-latest.md"))
     args = ap.parse_args(argv)
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -247,8 +259,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f"RLIMIT_NOFILE is {soft}: {args.clients:,} clients need about {args.clients + 400:,}")
     bench.ensure_node_packages(False)
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-    env = bench.Env(pin)
+    env = bench.Env(pin, args.nice)
     pinning = ("Server pinned to CPU 1, load generator to CPU 0 (taskset)." if pin else "Not pinned.")
+    if args.nice:
+        pinning += f" Servers and load generator at nice {args.nice}."
     info = bench.machine_info()
     t0 = time.monotonic()
     results = []

@@ -58,10 +58,10 @@ class NodeClient:
         self.log: List[Dict[str, Any]] = []  # everything received, for failure messages
         self.stderr: List[str] = []
         self._arrived = asyncio.Event()
-        self._tasks: List["asyncio.Task[None]"] = []
+        self._tasks: List[asyncio.Task[None]] = []
         self._eof = False
 
-    async def __aenter__(self) -> "NodeClient":
+    async def __aenter__(self) -> NodeClient:
         modules = support.need_node_module("socket.io-client")
         node = support.need("node", support.NODE_HINT)
         env = {

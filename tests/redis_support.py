@@ -91,7 +91,7 @@ class AppProcess:
         assert self.proc is not None
         try:
             support.wait_for_port(self.port, timeout=WAIT, proc=self.proc)
-        except Exception:  # noqa: BLE001 - re-raised with the server's output, which says why
+        except Exception:
             raise AssertionError(f"server on {self.port} did not start:\n{self.output()}") from None
         return self
 

@@ -111,7 +111,7 @@ class Page:
 class DemoPage(Page):
     """The demo page, driven through its forms as a person would."""
 
-    def wait_connected(self) -> "DemoPage":
+    def wait_connected(self) -> DemoPage:
         self.page.wait_for_selector('#status[data-state="connected"]')
         return self
 
@@ -154,7 +154,7 @@ class DemoPage(Page):
     def text(self, selector: str) -> str:
         return self.page.text_content(selector) or ""
 
-    def sync(self, *others: "DemoPage") -> None:
+    def sync(self, *others: DemoPage) -> None:
         """Broadcast a marker and wait until every page has it. Events to one client
         arrive in order, so anything sent to a page before the marker is there by now."""
         marker = token("sync")

@@ -21,7 +21,7 @@ import tornado.web
 
 from tests import support
 from tests.test_browser import Page, browser, serve_in_thread, token  # noqa: F401 (browser: a fixture)
-from tornado_sio import SocketIO, emit, request
+from tornado_sio import SocketIO, emit, join_room, request
 
 NS = "/api"
 
@@ -696,3 +696,75 @@ def test_es_module_build_exports_the_api_and_connects(open_page: Callable[..., P
 
     assert result == {"exports": ["Manager", "Socket", "connect", "default", "io", "protocol"], "reply": ["esm"],
                       "isSocket": True, "isManager": True, "sameIo": True, "protocol": 5, "noGlobal": True}
+
+
+# ---------------------------------------------------------------- connection state recovery
+
+
+@pytest.fixture(scope="module")
+def recovery_url() -> Iterator[str]:
+    """An app with connection state recovery on: namespace /rec, whose ``burst(room, count)``
+    emits ``n 1..count`` to *room*, one every 10 ms, from a background task."""
+
+    def make() -> tornado.web.Application:
+        socketio = SocketIO(connection_state_recovery=True)
+
+        @socketio.on("join", namespace="/rec")
+        def join(room: str) -> str:
+            join_room(room)
+            return "joined"
+
+        @socketio.on("burst", namespace="/rec")
+        def burst(room: str, count: int) -> None:
+            async def run() -> None:
+                for i in range(1, count + 1):
+                    socketio.emit("n", i, to=room, namespace="/rec")
+                    await asyncio.sleep(0.01)
+
+            socketio.start_background_task(run)
+
+        class Page_(tornado.web.RequestHandler):
+            def get(self) -> None:
+                from tornado_sio import clientjs
+
+                self.write(PAGE % {"script": clientjs.script_path(), "helpers": HELPERS})
+
+        return tornado.web.Application(socketio.routes() + [(r"/", Page_)])
+
+    with serve_in_thread(make) as url:
+        yield url
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])
+def test_killed_transport_is_recovered_with_every_missed_event_once(
+        browser: Any, recovery_url: str, transports: List[str]) -> None:  # noqa: F811
+    page = Page(browser, recovery_url + "/")
+    try:
+        result = page.page.evaluate("""async (transports) => {
+          const socket = io('/rec', {forceNew: true, transports, reconnectionDelay: 300,
+                                     reconnectionDelayMax: 300, randomizationFactor: 0});
+          await connected(socket);
+          const first = {id: socket.id, recovered: socket.recovered};
+          const seen = [];
+          const offsets = [];
+          socket.on('n', (i, offset) => { seen.push(i); offsets.push(offset); });
+          await socket.emitWithAck('join', 'r');
+          const again = new Promise((resolve) => socket.once('connect', () => resolve(
+              {id: socket.id, recovered: socket.recovered})));
+          const done = new Promise((resolve) => socket.on('n', (i) => { if (i === 40) resolve(); }));
+          socket.emit('burst', 'r', 40);
+          await new Promise((resolve) => socket.once('n', resolve));  // an offset is known
+          socket.io.engine.close();  // kill the transport; the Manager reconnects
+          const second = await again;
+          await done;
+          socket.disconnect();
+          return {first, second, seen, lastOffset: socket._lastOffset, offsets};
+        }""", transports)
+    finally:
+        page.close()
+    assert result["first"]["recovered"] is False
+    assert result["second"] == {"id": result["first"]["id"], "recovered": True}
+    assert result["seen"] == list(range(1, 41))
+    assert all(isinstance(o, str) for o in result["offsets"])
+    assert result["lastOffset"] == result["offsets"][-1]
+    assert page.errors == []

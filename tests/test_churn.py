@@ -22,8 +22,8 @@ from typing import Tuple
 
 from tornado.testing import gen_test
 
-from tests.rawclient import RawPolling, RawWebSocket
 from tests.hardening_support import HardeningTestCase
+from tests.rawclient import RawPolling, RawWebSocket
 from tornado_sio import emit, join_room
 
 CYCLES = 10_000

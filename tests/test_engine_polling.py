@@ -240,3 +240,107 @@ class RemoteAddressTest(SocketIOTestCase):
         await client.connect()
         await client.post('421["whoami"]')
         assert await client.get() == ['431["203.0.113.9"]']
+
+
+# ---------------------------------------------------------------- the lean path (no RequestHandler)
+
+
+class LeanPathTest(SocketIOTestCase):
+    """Polling requests are served by tornado_sio.http.polling.PollingExchange, not a RequestHandler."""
+
+    def get_app(self):
+        import tornado.web
+
+        class Hello(tornado.web.RequestHandler):
+            def get(self):
+                self.write("hello")
+
+        self.socketio = self.make_socketio()
+        return tornado.web.Application([*self.socketio.routes(), (r"/hello", Hello)])
+
+    async def raw_exchange(self, *requests: bytes, bodies: bool = True) -> bytes:
+        """Send raw HTTP/1.1 requests on one connection, one after the other; return the replies."""
+        from tornado.iostream import StreamClosedError
+        from tornado.tcpclient import TCPClient
+
+        stream = await TCPClient().connect("127.0.0.1", self.get_http_port())
+        got = b""
+        try:
+            for raw in requests:
+                await stream.write(raw)
+                head = await asyncio.wait_for(stream.read_until(b"\r\n\r\n"), 5)
+                length = int(next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), b"0"))
+                got += head + (await stream.read_bytes(length) if length and bodies else b"")
+        except StreamClosedError:
+            pass
+        finally:
+            stream.close()
+        return got
+
+    @gen_test
+    async def test_the_applications_other_routes_are_served_as_before(self):
+        response = await self.http_client.fetch(self.get_url("/hello"))
+        assert response.body == b"hello"
+
+    @gen_test
+    async def test_a_polling_connection_stays_alive_for_the_next_request(self):
+        get = b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n"
+        replies = await self.raw_exchange(get, get)
+        assert replies.count(b"HTTP/1.1 200 OK") == 2
+        assert b"Connection: close" not in replies
+
+    @gen_test
+    async def test_a_polling_reply_carries_date_type_length_and_no_store(self):
+        response = await RawPolling(self.base_url).request()
+        assert response.headers["Content-Type"] == "text/plain; charset=UTF-8"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert int(response.headers["Content-Length"]) == len(response.body)
+        assert "Date" in response.headers
+
+    @gen_test
+    async def test_a_head_request_is_400_without_a_body(self):
+        replies = await self.raw_exchange(b"HEAD /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
+                                          bodies=False)
+        assert replies.startswith(b"HTTP/1.1 400 ")
+        assert replies.endswith(b"\r\n\r\n")
+
+    @gen_test
+    async def test_a_waiting_get_whose_client_goes_away_leaves_the_session_open(self):
+        from tornado.tcpclient import TCPClient
+
+        client = await RawPolling(self.base_url).open()
+        await client.connect()
+        stream = await TCPClient().connect("127.0.0.1", self.get_http_port())
+        await stream.write(f"GET /socket.io/?EIO=4&transport=polling&sid={client.sid} HTTP/1.1\r\nHost: x\r\n\r\n"
+                           .encode())
+        session = self.socketio.engine.sessions[client.sid]
+        await self.until(lambda: session.polling)
+        stream.close()
+        await self.until(lambda: not session.polling)
+        assert not session.closed
+        waiting = asyncio.ensure_future(client.get())  # the next GET is no "overlapping" one
+        await self.until(lambda: session.polling)
+        session.send_text("still here")
+        assert await waiting == ["4still here"]
+
+    @gen_test
+    async def test_the_access_log_has_tornados_line_when_that_logger_is_on(self):
+        import logging
+
+        seen = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                seen.append(record.getMessage())
+
+        access = logging.getLogger("tornado.access")
+        keep, level = Keep(), access.level
+        access.addHandler(keep)
+        access.setLevel(logging.INFO)
+        try:
+            await RawPolling(self.base_url).request()
+        finally:
+            access.removeHandler(keep)
+            access.setLevel(level)
+        assert any(line.startswith("200 GET /socket.io/?EIO=4&transport=polling (127.0.0.1) ") for line in seen), seen

@@ -283,9 +283,10 @@ class BadInputTest(HardeningTestCase):
         await bad.send(b"partial")
         session = next(iter(self.socketio.engine.sessions.values()))
         await self.until(lambda: session.data.decoder.pending)
+        decoder = session.data.decoder
         bad.close()
         await self.until(self.no_client_state)
-        assert not session.data.decoder.pending  # the half-built packet and its attachment are freed
+        assert not decoder.pending  # the half-built packet and its attachment are freed
         assert self.reasons == ["transport close"]
         await self.assert_healthy()
 

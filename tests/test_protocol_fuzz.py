@@ -7,12 +7,12 @@ import pytest
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis not found: pip install -e '.[test,redis,fast]'")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tornado_sio.exceptions import ProtocolError  # noqa: E402
-from tornado_sio.protocol import jsonutil  # noqa: E402
-from tornado_sio.protocol.engineio import (  # noqa: E402
+from tornado_sio.exceptions import ProtocolError
+from tornado_sio.protocol import jsonutil
+from tornado_sio.protocol.engineio import (
     PING_PROBE,
     Packet,
     PacketType,
@@ -21,7 +21,7 @@ from tornado_sio.protocol.engineio import (  # noqa: E402
     encode_packet,
     encode_payload,
 )
-from tornado_sio.protocol.socketio import (  # noqa: E402
+from tornado_sio.protocol.socketio import (
     MAX_ACK_ID,
     RESERVED_EVENTS,
     Decoder,

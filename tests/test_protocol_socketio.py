@@ -567,7 +567,7 @@ def test_stdlib_path_refuses_nan_too(monkeypatch):
 
 def test_loads_parses_str_and_utf8_bytes():
     assert jsonutil.loads('{"a":["é",1,2.5,null]}') == {"a": ["é", 1, 2.5, None]}
-    assert jsonutil.loads('["é"]'.encode("utf-8")) == ["é"]
+    assert jsonutil.loads('["é"]'.encode()) == ["é"]
 
 
 @pytest.mark.parametrize(

@@ -369,3 +369,66 @@ def test_any_message_shape_decodes_or_is_ignored(message: dict, serializer: str)
         decodes_or_ignores(PsioCodec("socketio", B).decode, raw)
         decodes_or_ignores(NodeCodec("socket.io").decode_request, b"socket.io-request#/#", raw)
     assert load(raw) == message or serializer == "msgpack"
+
+
+# ---------------------------------------------------------------- cluster messages
+
+
+def _cluster_codecs() -> tuple[Any, Any]:
+    from tornado_sio.adapter.redis.wire import NativeCodec
+
+    return NativeCodec("c", "asker"), NativeCodec("c", "answerer")
+
+
+def test_cluster_requests_and_answers_round_trip() -> None:
+    from tornado_sio.adapter.base import SocketDetails
+    from tornado_sio.adapter.redis.wire import Heartbeat, Request, Response, socket_fields
+
+    asker, answerer = _cluster_codecs()
+    channel, payload = asker.heartbeat(initial=True)
+    assert channel == b"c#request#" and answerer.decode(payload) == Heartbeat("asker", True, False)
+    assert answerer.decode(asker.heartbeat(closing=True)[1]) == Heartbeat("asker", False, True)
+    fetch = Request("fetch", 7, "asker", BroadcastOptions("/x", frozenset({"r"}), frozenset({"s"}), local=True))
+    assert answerer.decode(asker.request(fetch)[1]) == fetch
+    sse = Request("sse", None, "asker", BroadcastOptions("/", local=True), ["ev", {"a": b"\x01"}])
+    assert answerer.decode(asker.request(sse)[1]) == sse
+    details = SocketDetails("s1", "/x", ["s1", "r"], {"u": 1}, {"address": "1.2.3.4"})
+    channel, payload = answerer.response("asker", 7, "sockets", [socket_fields(details)])
+    assert channel == b"c#proc#asker#"
+    assert asker.decode(payload) == Response("sockets", 7, "answerer", [details])
+    assert asker.decode(answerer.response("asker", 3, "count", 2)[1]) == Response("count", 3, "answerer", 2)
+    reply = answerer.response("asker", 4, "sse_reply", ["ok", b"\x02"])[1]
+    assert asker.decode(reply) == Response("sse_reply", 4, "answerer", ["ok", b"\x02"])
+
+
+def test_an_emit_whose_recipients_are_counted_goes_to_every_process() -> None:
+    from tornado_sio.adapter.redis.wire import AckRequest, encode_event
+
+    asker, answerer = _cluster_codecs()
+    event = encode_event("/", ["q", 1])
+    channel, payload = asker.emit(event, BroadcastOptions("/", frozenset({"room"})), AckRequest("asker", 9, 5.0,
+                                                                                                  count=True))
+    assert channel == b"c#request#"
+    decoded = answerer.decode(payload)
+    assert decoded.ack.count is True and decoded.ack.ack_id == 9
+    plain = asker.emit(event, BroadcastOptions("/", frozenset({"room"})), AckRequest("asker", 9, 5.0))
+    assert plain[0] == b"c#/#room#" and answerer.decode(plain[1]).ack.count is False
+
+
+@pytest.mark.parametrize("message", [
+    {"op": "fetch", "ns": "/", "rid": "1"},
+    {"op": "fetch", "ns": 5, "rid": 1},
+    {"op": "sse", "ns": "/", "data": []},
+    {"op": "sse", "ns": "/", "data": [1, 2]},
+    {"op": "count", "rid": 1, "n": -1},
+    {"op": "count", "rid": 1, "n": True},
+    {"op": "sockets", "rid": 1, "sockets": {}},
+    {"op": "sockets", "rid": 1, "sockets": [{"sid": "a", "ns": "/", "rooms": ["a"], "data": [], "hs": {}}]},
+    {"op": "sse_reply", "rid": None, "args": []},
+])
+def test_malformed_cluster_messages_are_ignored(message: dict[str, Any]) -> None:
+    from tornado_sio.adapter.redis.wire import Ignored
+
+    _, answerer = _cluster_codecs()
+    with pytest.raises(Ignored):
+        answerer.decode(json.dumps({"v": 1, "ch": "c", "src": "x", **message}).encode())

@@ -6,7 +6,7 @@ from tornado.testing import gen_test
 
 from tests.base import SocketIOTestCase
 from tests.rawclient import RawWebSocket
-from tornado_sio import close_room, disconnect, emit, join_room, leave_room, request, rooms
+from tornado_sio import close_room, disconnect, emit, join_room, leave_room, rooms
 
 
 class RoomsTest(SocketIOTestCase):

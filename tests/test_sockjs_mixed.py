@@ -20,10 +20,10 @@ from tests import support
 support.need_python_module("socketio")
 support.need_python_module("aiohttp")
 
-import socketio  # noqa: E402
+import socketio
 
-from tests.apps import async_test, close_client, serve  # noqa: E402
-from tests.test_sockjs import WAIT, SockJSClient, open_client, sio_packet  # noqa: E402
+from tests.apps import async_test, close_client, serve
+from tests.test_sockjs import WAIT, SockJSClient, open_client, sio_packet
 
 MARKER = "sync marker"
 

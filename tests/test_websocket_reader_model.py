@@ -15,6 +15,10 @@ The outcomes must be identical: the handler sees the same messages, pings and
 pongs in the same order; the wire carries a pong for each ping and then the
 close frame the model calls for (the echo of a client's close, or the error's
 code and reason), or nothing when the bytes simply end.
+
+The reader gives the parser Tornado's C masking function; the last test shows
+that a parser given any masking function parses exactly as with its own, fed
+in pieces and drained through both ``events`` and ``next_event``.
 """
 
 from __future__ import annotations

@@ -29,21 +29,25 @@ from .context import (
     rooms,
     send,
     session,
+    socket_data,
 )
 from .engine.server import EngineServer
 from .engine.session import EngineSession
 from .engine_app import EngineIOApp
 from .exceptions import (
     AckTimeout,
+    BroadcastAckTimeout,
     ConnectionRefusedError,
     DisconnectedError,
     EncodeError,
     MessageQueueError,
+    PacketRejected,
     PayloadTooLarge,
     ProtocolError,
     TornadoSIOError,
 )
 from .namespace import Namespace
+from .operations import RemoteSocket
 from .options import Options
 from .server import SocketIO
 from .testing import SocketIOTestClient
@@ -53,9 +57,9 @@ __version__ = "0.2.0"
 __all__ = [
     "SocketIO", "Namespace", "Options", "SocketIOTestClient",
     "emit", "send", "call", "join_room", "leave_room", "close_room", "rooms", "disconnect", "request", "session",
-    "bind",
+    "socket_data", "bind", "RemoteSocket",
     "EngineIOApp", "EngineServer", "EngineSession",
     "TornadoSIOError", "ProtocolError", "PayloadTooLarge", "EncodeError", "ConnectionRefusedError",
-    "AckTimeout", "DisconnectedError", "MessageQueueError",
+    "AckTimeout", "BroadcastAckTimeout", "PacketRejected", "DisconnectedError", "MessageQueueError",
     "__version__",
 ]

@@ -44,6 +44,7 @@ from importlib import resources
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import tornado.web
+from tornado.routing import URLSpec
 
 __all__ = [
     "ASSETS",
@@ -116,13 +117,14 @@ def _read(path: str) -> Optional[bytes]:
 
 def _brotli(data: bytes) -> Optional[bytes]:
     try:
-        import brotli  # type: ignore[import-not-found]
+        import brotli
     except ImportError:
         return None
-    return brotli.compress(data, mode=brotli.MODE_TEXT, quality=11)
+    compressed: bytes = brotli.compress(data, mode=brotli.MODE_TEXT, quality=11)
+    return compressed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def client_asset(name: str) -> Optional[ClientScript]:
     """The file served as *name* (a key of :data:`ASSETS`), read once; None if absent.
 
@@ -261,7 +263,7 @@ class ClientScriptHandler(tornado.web.RequestHandler):
         self.set_header("Content-Length", str(len(self._prepare_headers(name))))
 
 
-def routes(prefix: str = DEFAULT_PREFIX) -> List[tornado.web.URLSpec]:
+def routes(prefix: str = DEFAULT_PREFIX) -> List[URLSpec]:
     """The route serving ``{prefix}/client.js`` and the other files of :data:`ASSETS`."""
     names = "|".join(re.escape(name) for name in ASSETS)
-    return [tornado.web.URLSpec(re.escape(_clean(prefix)) + f"/({names})", ClientScriptHandler)]
+    return [URLSpec(re.escape(_clean(prefix)) + f"/({names})", ClientScriptHandler)]

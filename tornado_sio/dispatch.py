@@ -23,14 +23,17 @@ import json as stdjson
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Awaitable, Dict, List, Optional, Set, Tuple, Union
 
 from .context import bind
 from .engine.connection import Connection
 from .exceptions import ConnectionRefusedError, ProtocolError
+from .middleware import DROP, after_middleware, filter_packet, notify_outgoing, run_connection_middlewares
 from .protocol.outgoing import prepare
 from .protocol.socketio import Decoder, SIOPacket, SIOType, is_binary
-from .registry import SPECIAL_EVENTS, Handler, Registry, positional_capacity
+from .recovery import recover
+from .registry import NO_ACK, SPECIAL_EVENTS, Handler, Registry, positional_capacity, settle
 from .socket import Client, DisconnectReason, Socket, SocketState
 from .tasks import TaskSet, plain_calls, warn_once
 
@@ -42,9 +45,6 @@ __all__ = ["Dispatcher", "ack_args", "convert_json", "settle", "NO_ACK"]
 log = logging.getLogger("tornado_sio.server")
 
 _REFUSED = {"message": "Connection rejected by server"}
-
-#: What a failed handler "returns" when no error handler answers: no ACK is sent.
-NO_ACK: Any = object()
 
 
 def convert_json(module: Any, data: Any, outgoing: bool) -> Any:
@@ -59,13 +59,6 @@ def convert_json(module: Any, data: Any, outgoing: bool) -> Any:
     if outgoing:
         return stdjson.loads(module.dumps(data))
     return module.loads(stdjson.dumps(data))
-
-
-async def settle(result: Any) -> Any:
-    """Await *result* until it is a value (a pooled plain handler may hand back a coroutine)."""
-    while inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 def ack_args(result: Any) -> List[Any]:
@@ -154,15 +147,43 @@ class Dispatcher:
         if namespace in client.sockets:
             client.note("reconnect", "second CONNECT to %s; ignored", namespace)
             return
-        if not self.registry.namespace_allowed(namespace):
+        auth = convert_json(self.options.json, packet.data, False)
+        if not self.registry.accepts(namespace, auth):
             client.note("bad namespace", "refused unknown namespace %s", namespace)
             client.conn.send_message(prepare(SIOPacket(SIOType.CONNECT_ERROR, namespace,
                                                        {"message": "Invalid namespace"})))
             return
-        auth = convert_json(self.options.json, packet.data, False)
+        wanted = self.server.recovery.wanted(auth)
+        if wanted is not None:
+            self.tasks.spawn(recover(self, client, namespace, auth, wanted))
+            return
+        self.open_socket(client, namespace, auth, None)
+
+    def open_socket(self, client: Client, namespace: str, auth: Any, session: Optional[Dict[str, Any]]) -> None:
+        """Create the socket (restored from *session* when recovered), then middlewares and ``connect``."""
         socket = Socket(self.server, self, client, namespace, auth)
+        recovery = self.server.recovery
+        rooms = recovery.start(socket, session)
         client.sockets[namespace] = socket
         self.server.adapter.add_socket(socket)
+        if session is not None:
+            self.server.adapter.add_all(socket.sid, rooms)
+            for data in session.get("missed_packets") or ():
+                if isinstance(data, list) and data:  # sent right after the CONNECT reply
+                    socket.held.append(prepare(SIOPacket(SIOType.EVENT, namespace, data)))
+        chain = self.registry.chain(self.registry.middlewares, namespace)
+        if session is not None and recovery.skip_middlewares:
+            chain = []
+        if chain:
+            run_connection_middlewares(self, socket, chain, functools.partial(self.connect_handler, socket))
+        else:
+            self.connect_handler(socket)
+
+    def connect_handler(self, socket: Socket) -> None:
+        """The middlewares let *socket* through: run its ``connect`` handler, then accept or refuse."""
+        if socket.state == SocketState.DISCONNECTED:
+            return
+        namespace, auth = socket.namespace, socket.auth
         if self.options.always_connect:
             self.accept(socket)
         handler = self.registry.special(namespace, "connect")
@@ -238,10 +259,12 @@ class Dispatcher:
         if socket.state == SocketState.DISCONNECTED:
             return
         if socket.end():
-            handler = self.registry.special(socket.namespace, "disconnect")
-            if handler is not None:
-                args = (reason,) if positional_capacity(handler) >= 1 else ()
-                self.invoke(socket, handler, args, None, "disconnect", (reason,))
+            for event in ("disconnecting", "disconnect"):  # disconnecting: rooms() still lists them
+                handler = self.registry.special(socket.namespace, event)
+                if handler is not None:
+                    args = (reason,) if positional_capacity(handler) >= 1 else ()
+                    self.invoke(socket, handler, args, None, event, (reason,))
+            self.server.recovery.socket_left(socket, reason)
         self.forget(socket)
 
     def forget(self, socket: Socket) -> None:
@@ -261,21 +284,46 @@ class Dispatcher:
         """An EVENT: run its handler now, or queue it behind the running one."""
         data = packet.data
         event = data[0]
-        args = tuple(convert_json(self.options.json, data[1:], False))
-        found = self.registry.event(socket.namespace, event, args)
+        args = tuple(data[1:]) if self.options.json is None else tuple(convert_json(self.options.json, data[1:], False))
+        registry = self.registry
+        middleware = registry.packet_middleware(socket.namespace) if registry.packet_middlewares else None
+        if middleware is not None:
+            filtered = filter_packet(self, socket, middleware, event, args, packet.id)
+            if filtered is DROP:
+                return
+            if inspect.isawaitable(filtered):  # an async middleware: it holds the client's order
+                self.enqueue(socket, functools.partial(after_middleware, self, socket, event, filtered),
+                             (), packet.id, event)
+                return
+            args = filtered
+        found = self.lookup(socket, event, args)
+        if found is None:
+            return
+        self.enqueue(socket, found[0], found[1], packet.id, event)
+
+    def lookup(self, socket: Socket, event: str, args: Tuple[Any, ...]) -> Optional[Tuple[Handler, tuple]]:  # type: ignore[type-arg]
+        """The handler of *event*, after the ``on_any`` listeners heard of it (None: no handler)."""
+        registry = self.registry
+        if registry.any_incoming:
+            for listener in registry.chain(registry.any_incoming, socket.namespace):
+                self.run_callback(listener, [event, *args], "on_any listener", socket, event)
+        found = registry.event(socket.namespace, event, args)
         if found is None:
             log.debug("socket %s: no handler for %r in %s", socket.sid, event, socket.namespace)
-            return
-        handler, args = found
+        return found
+
+    def enqueue(self, socket: Socket, handler: Handler, args: Tuple[Any, ...], ack_id: Optional[int],
+                event: str) -> None:
+        """Run *handler* now, or queue it behind the client's running one (arrival order)."""
         if not self.options.async_handlers and (socket.running or socket.queue or not socket.connected):
             if len(socket.queue) >= self.options.max_pending_events:
                 log.warning("socket %s: %d events waiting (max_pending_events); disconnecting",
                             socket.sid, len(socket.queue))
                 socket.client.conn.close("transport error")
                 return
-            socket.queue.append((handler, args, packet.id, event))
+            socket.queue.append((handler, args, ack_id, event))
             return
-        self.invoke(socket, handler, args, packet.id, event)
+        self.invoke(socket, handler, args, ack_id, event)
 
     def invoke(self, socket: Socket, handler: Handler, args: Tuple[Any, ...], ack_id: Optional[int],
                event: str, event_args: Optional[Tuple[Any, ...]] = None) -> None:
@@ -340,12 +388,12 @@ class Dispatcher:
             call = functools.partial(contextvars.copy_context().run, fn, *args)
             return asyncio.get_running_loop().run_in_executor(self.pool, call)
         plain_calls.depth += 1
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             return fn(*args)
         finally:
             plain_calls.depth -= 1
-            held = time.perf_counter() - started
+            held = perf_counter() - started
             limit = self.options.slow_handler_warning
             if limit is not None and held > limit:
                 # keyed by the handler, not the event name: a catch-all must not grow the set per name
@@ -396,6 +444,10 @@ class Dispatcher:
                 return NO_ACK
 
         return finish()
+
+    def outgoing(self, socket: Socket, prepared: Any) -> None:
+        """A packet is written to *socket* while ``on_any_outgoing`` listeners exist."""
+        notify_outgoing(self, socket, prepared)
 
     # -- acks -------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 __all__ = [
     "TornadoSIOError",
@@ -19,6 +19,8 @@ __all__ = [
     "EncodeError",
     "ConnectionRefusedError",
     "AckTimeout",
+    "BroadcastAckTimeout",
+    "PacketRejected",
     "DisconnectedError",
     "MessageQueueError",
 ]
@@ -94,6 +96,45 @@ class AckTimeout(TornadoSIOError, _Timeout):
     It is a builtin :class:`TimeoutError` (as Flask-SocketIO's ``call()`` raises)
     and an :class:`asyncio.TimeoutError`, on every Python version.
     """
+
+
+class BroadcastAckTimeout(AckTimeout):
+    """``call()`` to several clients (``to=[...]`` or ``broadcast=True``) did not get
+    every answer in time, as Node's ``emitWithAck()`` rejects after ``timeout()``.
+
+    :attr:`responses` holds the answers received before the deadline, in arrival
+    order (each one as ``call()`` returns it); :attr:`expected` is how many the
+    servers reported sending, or None when not every server reported.
+    """
+
+    def __init__(self, message: str, responses: Optional[List[Any]] = None,
+                 expected: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.responses: List[Any] = list(responses or [])
+        self.expected = expected
+
+
+class PacketRejected(TornadoSIOError):
+    """Raise in a packet middleware (``SocketIO.use_packet``) to reject one event.
+
+    As :class:`ConnectionRefusedError`, the first string argument is the
+    ``message`` and the rest is ``data``. The server's error handler receives it
+    (Node's ``socket.on("error")``), and the client gets ``{message, data}``:
+    as the answer of its ack when it asked for one, otherwise as an ``error`` event.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        refused = ConnectionRefusedError(*args) if args else ConnectionRefusedError("packet rejected")
+        self.message: str = refused.message
+        self.data: Any = refused.data
+
+    def error_payload(self) -> Dict[str, Any]:
+        """What the client receives: ``{"message": ..., "data": ...}`` (no ``data`` when None)."""
+        payload: Dict[str, Any] = {"message": self.message}
+        if self.data is not None:
+            payload["data"] = self.data
+        return payload
 
 
 class DisconnectedError(TornadoSIOError):

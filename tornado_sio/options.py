@@ -18,7 +18,8 @@ import logging
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 __all__ = ["Options", "Origins", "Namespaces", "Cookie", "InitialHeaders", "LoggerSetting", "TRANSPORTS",
-           "COOKIE_DEFAULTS", "COOKIE_ATTRIBUTES", "ORIGIN_CHECKS_OFF", "ASYNC_MODES"]
+           "COOKIE_DEFAULTS", "COOKIE_ATTRIBUTES", "ORIGIN_CHECKS_OFF", "ASYNC_MODES", "RECOVERY_DEFAULTS",
+           "recovery_settings"]
 
 #: ``cors_allowed_origins``: None (same origin), ``'*'``, one origin, a list, or a predicate.
 Origins = Union[None, str, Sequence[str], Callable[[str], bool]]
@@ -59,6 +60,32 @@ ORIGIN_CHECKS_OFF = _OriginChecksOff("*")
 COOKIE_ATTRIBUTES = frozenset({"name", "path", "httponly", "samesite", "secure", "max_age", "expires", "domain"})
 
 
+#: ``connection_state_recovery`` settings and their defaults (Node's ``connectionStateRecovery``).
+RECOVERY_DEFAULTS: Dict[str, Any] = {"max_disconnection_duration": 120.0, "skip_middlewares": True,
+                                     "max_packets": 1000}
+
+
+def recovery_settings(value: Any) -> Optional[Dict[str, Any]]:
+    """``connection_state_recovery`` completed with its defaults: None or False is off,
+    True or a dict is on. Unknown keys and values out of range raise ``ValueError``."""
+    if value is None or value is False:
+        return None
+    given = {} if value is True else value
+    if not isinstance(given, dict):
+        raise ValueError("connection_state_recovery must be None, True or a dict")
+    unknown = sorted(set(given) - set(RECOVERY_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown connection_state_recovery keys {unknown}; known: {sorted(RECOVERY_DEFAULTS)}")
+    settings = {**RECOVERY_DEFAULTS, **given}
+    if not float(settings["max_disconnection_duration"]) > 0 or int(settings["max_packets"]) < 1:
+        raise ValueError("connection_state_recovery: max_disconnection_duration must be positive "
+                         "and max_packets at least 1")
+    settings["max_disconnection_duration"] = float(settings["max_disconnection_duration"])
+    settings["max_packets"] = int(settings["max_packets"])
+    settings["skip_middlewares"] = bool(settings["skip_middlewares"])
+    return settings
+
+
 @dataclasses.dataclass
 class Options:
     """The settings of a server; every field has a safe default.
@@ -74,7 +101,8 @@ class Options:
         ``max_packets``, ``max_attachments``, ``max_depth``, ``max_pending_events``,
         ``max_pending_acks``.
     Socket.IO
-        ``namespaces``, ``async_handlers``, ``always_connect``, ``json``, ``manage_session``.
+        ``namespaces``, ``async_handlers``, ``always_connect``, ``json``, ``manage_session``,
+        ``connection_state_recovery``.
     Where handlers run
         ``async_mode``, ``handler_threads``, ``slow_handler_warning``.
     Logging
@@ -153,6 +181,11 @@ class Options:
     #: Flask-SocketIO's ``manage_session``. Tornado has no HTTP session to share, so ``session``
     #: is always a dict per connection that tornado-sio manages; False is accepted and logged.
     manage_session: bool = True
+    #: Connection state recovery (socket.io >= 4.6): None (off), or a dict with
+    #: ``max_disconnection_duration`` (seconds a disconnected socket's state and missed
+    #: packets are kept, default 120), ``skip_middlewares`` (default True) and
+    #: ``max_packets`` (packets kept per namespace, the oldest evicted, default 1000).
+    connection_state_recovery: Optional[Dict[str, Any]] = None
 
     # -- where handlers run --------------------------------------------------
     #: Flask-SocketIO's ``async_mode``: only ``'tornado'`` (or None) exists here; plain
@@ -237,6 +270,7 @@ class Options:
         if self.initial_headers is not None and not (callable(self.initial_headers)
                                                      or isinstance(self.initial_headers, dict)):
             raise ValueError("initial_headers must be None, a dict or a callable")
+        self.connection_state_recovery = recovery_settings(self.connection_state_recovery)
         self.message_queue_options = dict(self.message_queue_options or {})
         self.sockjs_settings = dict(self.sockjs_settings or {})
 

@@ -8,11 +8,11 @@ own loop may call them too):
   extra: ``pip install tornado-sio[fast]``), else on asyncio's own loop.
   ``TORNADO_SIO_LOOP=asyncio`` (or ``loop="asyncio"``) keeps asyncio's loop.
   :func:`loop_name` says which one is running, for the start-up log.
-* :class:`ManagedGC` keeps CPython's full collections short when tens of
-  thousands of connections are held. A full collection walks every tracked
-  object (about a hundred per connection), so at 20,000 clients each one
-  stopped the server for about a second. The policy moves what survives into
-  the permanent generation (``gc.freeze()``), which collections never walk, a
+* :class:`ManagedGC` keeps garbage collections short when tens of thousands
+  of connections are held. A full collection walks every tracked object
+  (about a hundred per connection), so at 20,000 clients each one stopped the
+  server for about a second. The policy moves what survives into the
+  permanent generation (``gc.freeze()``), which collections never walk, a
   little at a time and when the loop is quiet. :class:`GCPauses` measures the
   pauses (``gc.callbacks``).
 
@@ -152,57 +152,64 @@ class GCPauses:
 
 
 class ManagedGC:
-    """Keep full collections short: freeze the start-up heap, then what survives, a little at a time.
+    """Keep every collection short: freeze the start-up heap, then, every half second, what survives.
 
-    What it does, once :meth:`start` runs on the server's loop:
+    CPython's full collection walks every tracked object. A connection holds
+    about a hundred, so with 20,000 clients a full collection stopped the
+    server for about a second, every 20-40 s even when idle. This policy never
+    lets the walked part grow: once :meth:`start` runs on the server's loop,
 
     * ``gc.collect()`` then ``gc.freeze()``: the start-up heap (modules, the
-      application) moves to the permanent generation, which no collection walks.
-    * The youngest generation's threshold goes from 700 to *young_threshold*
-      allocations (fewer, still short, young collections under load).
-    * Every *every* seconds, when the loop is quiet (a tick that runs more than
-      20 ms late is put off by a second, at most ten times), a young collection
-      (``gc.collect(1)``: only objects allocated since the last one) and then
-      ``gc.freeze()``: what survived, mostly the objects of connections that
-      are held, is frozen too. The oldest generation then stays small, so an
-      automatic full collection has little to walk.
+      application) moves to the permanent generation, which no collection walks;
+    * the youngest generation's threshold goes from 700 to *young_threshold*
+      allocations (2,000: fewer young collections, each still a few ms), and
+      CPython's own full collections are left off;
+    * every *every* seconds, when the loop is quiet (a tick more than 20 ms
+      late waits 0.1 s more, at most five times), :meth:`freeze`: a full
+      collection of what is *not* frozen (only what was allocated since the
+      last tick: a few ms idle, tens of ms in a connection burst), then
+      ``gc.freeze()``: what survived, mostly the objects of the connections
+      held, joins the permanent generation.
 
-    The price: a reference cycle that becomes garbage *after* it was frozen is
-    not reclaimed until the next thaw (objects without cycles are freed by
-    reference counting as usual, frozen or not). Every *thaw_every* seconds
-    (default one hour; None: never) the permanent generation is thawed and a
-    full collection runs once, which takes as long as an unmanaged one (about
-    50 ms per 100,000 objects); it is logged with what it reclaimed, so an
-    operator can see whether thawing is needed at all.
+    What it costs: a reference cycle that becomes garbage *after* it was
+    frozen stays until :meth:`thaw` (objects without cycles are freed by
+    reference counting as usual, frozen or not). tornado-sio breaks its own
+    cycles when a connection closes (a closed WebSocket connection left no
+    frozen garbage at all, measured with ``bench`` probes), but an
+    application's objects may form cycles: *thaw_every* (seconds; None, the
+    default, never) thaws and collects everything, a pause as long as an
+    unmanaged full collection (about 50 ms per 100,000 objects), logged with
+    what it reclaimed. :meth:`thaw` does it on demand.
     """
 
-    def __init__(self, young_threshold: int = 10_000, every: float = 15.0,
-                 thaw_every: Optional[float] = 3600.0, pauses: Optional[GCPauses] = None) -> None:
+    #: CPython's full collections are left off: the ticks collect the unfrozen heap themselves.
+    OFF = 1_000_000_000
+
+    def __init__(self, young_threshold: int = 2000, every: float = 0.5,
+                 thaw_every: Optional[float] = None) -> None:
         self.young_threshold = young_threshold
         self.every = every
         self.thaw_every = thaw_every
-        self.pauses = pauses
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.timer: Optional[asyncio.TimerHandle] = None
         self.due = 0.0
         self.put_off = 0
         self.next_thaw: Optional[float] = None
         self.saved_threshold = gc.get_threshold()
-        #: Freezes so far, and the objects frozen by the last one.
+        #: Freezes so far, and the objects frozen at the last start or thaw.
         self.freezes = 0
         self.frozen = 0
 
     def __repr__(self) -> str:
-        return f"<ManagedGC every {self.every:g}s, {self.frozen} frozen, {'on' if self.timer else 'off'}>"
+        return f"<ManagedGC every {self.every:g}s, {self.freezes} freezes, {'on' if self.timer else 'off'}>"
 
     def start(self) -> ManagedGC:
         """Freeze the start-up heap and begin (call from inside the running loop, after start-up)."""
         self.loop = asyncio.get_running_loop()
         self.saved_threshold = gc.get_threshold()
-        _, middle, old = self.saved_threshold
         gc.collect()
         gc.freeze()
-        gc.set_threshold(self.young_threshold, middle, old)
+        gc.set_threshold(self.young_threshold, self.saved_threshold[1], self.OFF)
         self.frozen = gc.get_freeze_count()
         now = self.loop.time()
         if self.thaw_every is not None:
@@ -228,9 +235,9 @@ class ManagedGC:
         """Freeze the survivors (or thaw and collect everything, when that is due), when the loop is quiet."""
         assert self.loop is not None
         now = self.loop.time()
-        if now - self.due > 0.02 and self.put_off < 10:
+        if now - self.due > 0.02 and self.put_off < 5:
             self.put_off += 1
-            self.schedule(now + 1.0)  # the loop is busy: not now
+            self.schedule(now + 0.1)  # the loop is busy: a little later
             return
         self.put_off = 0
         if self.next_thaw is not None and now >= self.next_thaw:
@@ -240,14 +247,15 @@ class ManagedGC:
             self.freeze()
         self.schedule(self.loop.time() + self.every)
 
-    def freeze(self) -> int:
-        """A young collection, then freeze what is left; returns the objects frozen now."""
-        gc.collect(1)
-        before = gc.get_freeze_count()
+    def freeze(self) -> None:
+        """Collect what is not frozen, then freeze what is left.
+
+        (``gc.get_freeze_count()`` walks the whole permanent generation, so it is
+        not called here: :attr:`frozen` is updated by :meth:`start` and :meth:`thaw`.)
+        """
+        gc.collect()
         gc.freeze()
         self.freezes += 1
-        self.frozen = gc.get_freeze_count()
-        return self.frozen - before
 
     def thaw(self) -> int:
         """Unfreeze, collect everything once (one long pause), freeze again; returns what was reclaimed."""

@@ -20,7 +20,7 @@ import functools
 import logging
 import signal
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from tornado.ioloop import IOLoop
 
@@ -29,12 +29,13 @@ from .adapter.base import Adapter, BroadcastOptions, Rooms, room_set
 from .adapter.memory import MemoryAdapter
 from .dispatch import Dispatcher, convert_json
 from .engine.server import EngineServer
-from .exceptions import DisconnectedError
+from .operations import Operations, event_args
 from .options import ORIGIN_CHECKS_OFF, LoggerSetting, Options
 from .protocol.socketio import SIOPacket, SIOType
+from .recovery import Recovery
 from .registry import Handler, Registers, Registry
 from .socket import DisconnectReason
-from .tasks import LoopHome, Sleep, plain_calls, running_loop
+from .tasks import LoopHome, Sleep, running_loop
 from .testing import SocketIOTestClient
 
 __all__ = ["SocketIO"]
@@ -44,20 +45,6 @@ log = logging.getLogger("tornado_sio.server")
 #: The loggers ``logger=`` and ``engineio_logger=`` configure.
 LOGGERS = {"logger": ("tornado_sio.server", "tornado_sio.adapter"),
            "engineio_logger": ("tornado_sio.engine", "tornado_sio.http")}
-
-
-def call_result(args: List[Any]) -> Any:
-    """``call()``'s return: one ack argument as is, several as a tuple, none as None."""
-    if not args:
-        return None
-    return args[0] if len(args) == 1 else tuple(args)
-
-
-def event_args(args: Tuple[Any, ...]) -> List[Any]:
-    """The arguments of an emitted event: one tuple argument is several, as Flask-SocketIO documents."""
-    if len(args) == 1 and isinstance(args[0], tuple):
-        return list(args[0])
-    return list(args)
 
 
 def build_adapter(options: Options) -> Adapter:
@@ -147,7 +134,7 @@ async def serve(socketio: SocketIO, app: Any, host: str, port: int, reload: bool
     await asyncio.wait_for(server.close_all_connections(), 3)
 
 
-class SocketIO(Registers):
+class SocketIO(Operations, Registers):
     """A Socket.IO server on Tornado, with Flask-SocketIO's programming model.
 
     ::
@@ -198,6 +185,8 @@ class SocketIO(Registers):
         self.engine = EngineServer(self.dispatcher, options)
         #: Where rooms live and emits go: see :mod:`tornado_sio.adapter`.
         self.adapter: Adapter = build_adapter(options)
+        self.adapter.on_server_event(self.server_event_received)
+        self.recovery = Recovery(options, self.adapter)
         self.sockjs_endpoint: Any = None
         configure_logging(options)
         if not options.manage_session:
@@ -218,14 +207,18 @@ class SocketIO(Registers):
     def emit(self, event: str, *args: Any, to: Rooms = None, room: Rooms = None,
              namespace: Optional[str] = None, skip_sid: Any = None, include_self: bool = True,
              callback: Optional[Handler] = None, timeout: Optional[float] = None,
-             ignore_queue: bool = False) -> None:
+             ignore_queue: bool = False, local: bool = False, volatile: bool = False,
+             compress: bool = True) -> None:
         """Emit *event* to a room, a list of rooms, a sid, or (``to=None``) the whole namespace.
 
         One tuple argument is several (``emit('e', (1, 2))`` sends two, as in
         Flask-SocketIO). ``skip_sid`` (a sid or a list) leaves clients out;
         ``include_self=False`` leaves out the client being handled. ``callback``
         receives each recipient's acknowledgement. ``ignore_queue=True`` reaches
-        the clients of this process only. Safe from any coroutine on the IOLoop
+        the clients of this process only (``local=True`` is the same, Node's
+        ``io.local``). ``volatile=True`` skips each client whose transport
+        cannot take it right now (Node's ``volatile``); ``compress=False`` asks
+        that it not be compressed (see ``docs/node-api.md``). Safe from any coroutine on the IOLoop
         and from other threads (the emit is handed to the IOLoop). In a process
         that runs no event loop (a script) with ``message_queue``, it is
         published to Redis at once and raises
@@ -240,23 +233,30 @@ class SocketIO(Registers):
         if self.home.off_loop():
             self.home.run(functools.partial(self.emit, event, *args, to=to, room=room, namespace=namespace,
                                            skip_sid=skip_sid, callback=callback, timeout=timeout,
-                                           ignore_queue=ignore_queue))
+                                           ignore_queue=ignore_queue or local, volatile=volatile,
+                                           compress=compress))
             return
         ns = namespace or "/"
         target = to if to is not None else room
-        rooms = room_set(target)
+        # the hot path (one room, one plain argument list) without helper calls
+        rooms = frozenset((target,)) if type(target) is str else room_set(target)
         if not rooms and target is not None:
             return  # an empty list of rooms reaches nobody (None is the whole namespace)
-        data = convert_json(self.options.json, [event, *event_args(args)], True)
-        emitter = None if ignore_queue else self.script_emitter()
-        if emitter is not None:
-            if callback is not None:
-                raise RuntimeError("callback= needs a running server; this process runs no event loop")
-            emitter.emit(data[0], *data[1:], to=rooms, namespace=ns, skip_sid=skip_sid)
-            return
-        if self.started is None and running_loop() is not None:
-            self.ensure_started()  # a process that only emits: connect its message queue
-        opts = BroadcastOptions(ns, rooms, room_set(skip_sid), local=ignore_queue)
+        data = [event, *args] if len(args) != 1 or type(args[0]) is not tuple else [event, *event_args(args)]
+        if self.options.json is not None:
+            data = convert_json(self.options.json, data, True)
+        ignore_queue = ignore_queue or local
+        if self.loop is None:  # not serving yet: a script, or a process that only emits
+            emitter = None if ignore_queue else self.script_emitter()
+            if emitter is not None:
+                if callback is not None:
+                    raise RuntimeError("callback= needs a running server; this process runs no event loop")
+                emitter.emit(data[0], *data[1:], to=rooms, namespace=ns, skip_sid=skip_sid)
+                return
+            if self.started is None and running_loop() is not None:
+                self.ensure_started()  # a process that only emits: connect its message queue
+        opts = BroadcastOptions(ns, rooms, room_set(skip_sid) if skip_sid else frozenset(), ignore_queue,
+                                volatile, compress)
         packet = SIOPacket(SIOType.EVENT, ns, data)
         if callback is None:
             self.adapter.broadcast(packet, opts)
@@ -288,52 +288,6 @@ class SocketIO(Registers):
                                    redis_options=extra.get("redis_options"),
                                    timeout=extra.get("connect_timeout", 5.0))
         return self.emitter
-
-    @staticmethod
-    def default_namespace() -> str:
-        """The namespace of the handler running now, else ``/``."""
-        socket = context.current()
-        return socket.namespace if socket is not None else "/"
-
-    def call(self, event: str, *args: Any, to: Optional[str] = None, sid: Optional[str] = None,
-             namespace: Optional[str] = None, timeout: Optional[float] = 60.0, ignore_queue: bool = False) -> Any:
-        """Emit to one client and return its acknowledgement (several arguments as a tuple).
-
-        Where it runs decides how it waits:
-
-        * in a thread (a plain background task, a handler under ``handler_threads``),
-          it blocks until the ack, as Flask-SocketIO's ``call()``;
-        * in a coroutine on the IOLoop, ``await socketio.call(...)``;
-        * in a plain handler on the IOLoop it cannot block (the ack arrives through
-          that loop), so it raises :class:`RuntimeError` saying what to do instead.
-
-        Raises :class:`~tornado_sio.AckTimeout` (a :class:`TimeoutError`) after
-        *timeout* seconds and :class:`~tornado_sio.DisconnectedError` if the client
-        is not connected or leaves first. ``ignore_queue=True`` asks this process's
-        clients only. Inside a handler, *namespace* defaults to the handler's.
-        """
-        target = to or sid
-        if target is None:
-            raise ValueError("call() needs the client: to=<sid>")
-        packet = SIOPacket(SIOType.EVENT, namespace or self.default_namespace(),
-                           convert_json(self.options.json, [event, *event_args(args)], True))
-        here = running_loop()
-        if here is not None and plain_calls.depth:
-            raise RuntimeError(f"socketio.call({event!r}) in a plain handler: it runs on the IOLoop, which must "
-                               "keep running to receive the ack. Make the handler `async def` and `await "
-                               "socketio.call(...)`, or run plain handlers in threads: SocketIO(handler_threads=N)")
-        asking = self.ask(packet, target, timeout, ignore_queue)
-        if here is None:
-            return self.home.wait_for(asking)
-        if self.loop is None or here is self.loop:
-            return asking
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asking, self.loop))
-
-    async def ask(self, packet: SIOPacket, sid: str, timeout: Optional[float], local: bool = False) -> Any:
-        """Send *packet* to client *sid* with an ack id and return the answer (:meth:`call`)."""
-        if local and self.adapter.get_socket(sid, packet.namespace) is None:
-            raise DisconnectedError(f"no client {sid} in namespace {packet.namespace} in this process")
-        return call_result(convert_json(self.options.json, await self.adapter.call(packet, sid, timeout), False))
 
     # ------------------------------------------------------------------
     # Rooms, clients and sessions from outside handlers

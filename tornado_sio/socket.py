@@ -92,7 +92,7 @@ class Socket:
 
     __slots__ = (
         "server", "dispatcher", "client", "namespace", "sid", "auth", "state",
-        "acks", "ack_seq", "held", "queue", "running", "__weakref__",
+        "acks", "ack_seq", "held", "queue", "running", "data", "pid", "recovered", "__weakref__",
     )
 
     def __init__(self, server: SocketIO, dispatcher: Dispatcher, client: Client, namespace: str,
@@ -114,6 +114,13 @@ class Socket:
         #: not a deque: almost always empty (an empty deque costs ~700 B).
         self.queue: List[QueuedEvent] = []
         self.running = False
+        #: Per-socket data (JSON-serialisable), as Node's ``socket.data``: reported by
+        #: ``fetch_sockets`` on every process and kept by connection state recovery.
+        self.data: Dict[str, Any] = {}
+        #: The private id of connection state recovery (None when recovery is off).
+        self.pid: Optional[str] = None
+        #: Whether this socket was restored by connection state recovery.
+        self.recovered = False
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} {self.namespace} {self.state.name}>"
@@ -134,6 +141,13 @@ class Socket:
         return self.state == SocketState.CONNECTED
 
     @property
+    def writable(self) -> bool:
+        """Whether the transport would write a packet right now (what ``volatile`` emits need):
+        connected, and the connection's ``writable`` (WebSocket with nothing buffered, a
+        pending polling GET, an active SockJS receiving request)."""
+        return self.connected and self.client.conn.writable
+
+    @property
     def rooms(self) -> List[str]:
         """This socket's rooms in join order, its own sid room first."""
         return self.server.adapter.socket_rooms(self.sid)
@@ -151,6 +165,8 @@ class Socket:
         """Send a prepared packet; held back while the connect handler runs."""
         state = self.state
         if state == SocketState.CONNECTED:
+            if self.dispatcher.registry.any_outgoing:
+                self.dispatcher.outgoing(self, prepared)
             self.client.conn.send_message(prepared)
         elif state == SocketState.CONNECTING:
             if len(self.held) >= self.server.options.max_pending_events:
@@ -187,7 +203,10 @@ class Socket:
         """CONNECTING → CONNECTED: send the CONNECT reply, then what the connect handler emitted."""
         self.state = SocketState.CONNECTED
         conn = self.client.conn
-        conn.send_message(prepare(SIOPacket(SIOType.CONNECT, self.namespace, {"sid": self.sid})))
+        reply: Dict[str, Any] = {"sid": self.sid}
+        if self.pid is not None:
+            reply["pid"] = self.pid
+        conn.send_message(prepare(SIOPacket(SIOType.CONNECT, self.namespace, reply)))
         held, self.held = self.held, []
         for prepared in held:
             conn.send_message(prepared)
@@ -226,7 +245,7 @@ class Socket:
         """What ``fetch_sockets`` reports of this socket."""
         request = self.request
         return SocketDetails(
-            sid=self.sid, namespace=self.namespace, rooms=self.rooms, data=dict(self.session),
+            sid=self.sid, namespace=self.namespace, rooms=self.rooms, data=dict(self.data),
             handshake={"headers": dict(request.headers), "address": request.remote_ip,
                        "query": dict(request.args), "auth": self.auth,
                        "secure": request.protocol == "https"},

@@ -90,6 +90,11 @@ class TestConnection:
     def closed(self) -> bool:
         return self.close_reason is not None
 
+    @property
+    def writable(self) -> bool:
+        """A test connection delivers at once while open."""
+        return not self.closed
+
     def send_message(self, prepared: Prepared) -> None:
         if not self.closed:
             self.client.receive(prepared)

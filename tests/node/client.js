@@ -14,11 +14,14 @@
 //       (also subscribes to "y")
 //   {"op":"emit","id":"c1","event":"x","args":[...],"ack":true,"ref":"r1","timeout":5000}
 //   {"op":"disconnect","id":"c1"}
+//   {"op":"close_engine","id":"c1"}   kill the transport (socket.io.engine.close());
+//       with opts {"reconnection":true} the Manager reconnects
+//   {"op":"reconnect","id":"c1"}      socket.connect() again after a disconnect
 //   {"op":"exit"}
 //
 // Events written:
 //   {"type":"ready"}                                           once, at start
-//   {"type":"connect","id","sid","transport"}
+//   {"type":"connect","id","sid","transport","recovered"}
 //   {"type":"connect_error","id","message","data"}
 //   {"type":"disconnect","id","reason"}
 //   {"type":"event","id","event","args","acked":bool}
@@ -120,7 +123,7 @@ function connect(cmd) {
     watchEngine(id, socket.io);
   }
   c.socket = socket;
-  socket.on('connect', () => write({ type: 'connect', id, sid: socket.id, transport: transportName(socket) }));
+  socket.on('connect', () => write({ type: 'connect', id, sid: socket.id, transport: transportName(socket), recovered: Boolean(socket.recovered) }));
   socket.on('connect_error', (err) =>
     write({ type: 'connect_error', id, message: err && err.message, data: toJSON(err && err.data) }));
   socket.on('disconnect', (reason) => write({ type: 'disconnect', id, reason }));
@@ -192,6 +195,18 @@ function handle(cmd) {
       const c = clients.get(cmd.id);
       if (!c || !c.socket) throw new Error(`no client ${cmd.id}`);
       c.socket.disconnect();
+      break;
+    }
+    case 'close_engine': {
+      const c = clients.get(cmd.id);
+      if (!c || !c.socket) throw new Error(`no client ${cmd.id}`);
+      c.socket.io.engine.close();
+      break;
+    }
+    case 'reconnect': {
+      const c = clients.get(cmd.id);
+      if (!c || !c.socket) throw new Error(`no client ${cmd.id}`);
+      c.socket.connect();
       break;
     }
     case 'exit':

@@ -27,7 +27,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Protocol, Set, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Protocol, Set, Union
 
 from ..options import Options
 from ..protocol.outgoing import Prepared
@@ -64,14 +64,14 @@ def room_set(to: Rooms) -> FrozenSet[str]:
     return frozenset(to)
 
 
-@dataclasses.dataclass(frozen=True)
-class BroadcastOptions:
+class BroadcastOptions(NamedTuple):
     """Who a broadcast or a socket operation selects, and how it is delivered.
 
     ``rooms`` empty means the whole namespace. ``except_rooms`` leaves out every
     member of those rooms (a sid is a room, so this is also ``skip_sid``).
     ``local`` keeps the operation in this process; ``volatile`` and ``compress``
-    are delivery flags.
+    are delivery flags. A named tuple, immutable and cheap to build: one is
+    made for every emit.
     """
 
     namespace: str = "/"
@@ -103,6 +103,10 @@ class Recipient(Protocol):
     def connected(self) -> bool:
         """Whether the socket may be sent to."""
 
+    @property
+    def writable(self) -> bool:
+        """Whether its transport would write a packet now (``volatile`` emits skip it otherwise)."""
+
     def send(self, prepared: Prepared) -> None:
         """Deliver one prepared packet to this socket."""
 
@@ -128,6 +132,9 @@ class Adapter(abc.ABC):
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        #: Who receives other servers' ``server_side_emit`` (see :meth:`on_server_event`).
+        self.server_event_handler: Optional[
+            Callable[[str, List[Any], Optional[Callable[[List[Any]], None]]], None]] = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -175,8 +182,19 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def broadcast_with_ack(self, packet: SIOPacket, opts: BroadcastOptions, on_ack: AckCallback,
-                           timeout: Optional[float]) -> None:
-        """Like :meth:`broadcast`, each recipient with its own ack id; *on_ack* gets each answer."""
+                           timeout: Optional[float],
+                           on_count: Optional[Callable[[int], None]] = None) -> None:
+        """Like :meth:`broadcast`, each recipient with its own ack id; *on_ack* gets each answer.
+
+        *on_count* is called once per server (this one included) with how many
+        sockets that server sent the packet to, as Node's ``clientCountCallback``:
+        the caller has every answer when it has one count per server
+        (:meth:`server_count`) and as many answers as the counts add up to.
+        """
+
+    async def server_count(self) -> int:
+        """How many servers the cluster has, this one included (Node's ``serverCount``)."""
+        return 1
 
     @abc.abstractmethod
     async def call(self, packet: SIOPacket, sid: str, timeout: Optional[float]) -> List[Any]:
@@ -223,15 +241,35 @@ class Adapter(abc.ABC):
         """Disconnect the selected sockets (Node's ``disconnectSockets``)."""
 
     @abc.abstractmethod
-    def server_side_emit(self, namespace: str, data: List[Any]) -> None:
-        """Emit ``[event, *args]`` to the other servers of the cluster (Node's ``serverSideEmit``)."""
+    def server_side_emit(self, namespace: str, data: List[Any],
+                         on_reply: Optional[Callable[[List[Any]], None]] = None) -> None:
+        """Emit ``[event, *args]`` to the other servers of the cluster (Node's ``serverSideEmit``).
+
+        With *on_reply*, each other server's handler answers, and *on_reply* gets
+        each answer's arguments; the caller expects :meth:`server_count` ``- 1``
+        answers. The receiving side hands incoming events to the callable set
+        with :meth:`on_server_event`.
+        """
+
+    def on_server_event(self, handler: Callable[[str, List[Any], Optional[Callable[[List[Any]], None]]], None]
+                        ) -> None:
+        """Set who receives other servers' ``server_side_emit``: ``handler(namespace, data, reply)``,
+        where *reply* (None when no answer is wanted) sends the handler's answer back."""
+        self.server_event_handler = handler
 
     # -- connection state recovery -----------------------------------------------
 
     @abc.abstractmethod
     def persist_session(self, session: Dict[str, Any]) -> None:
-        """Keep a disconnected socket's state for a later :meth:`restore_session`."""
+        """Keep a disconnected socket's state for a later :meth:`restore_session`.
+
+        *session* has ``sid``, ``pid``, ``namespace``, ``rooms`` and ``data``
+        (Node's ``SessionToPersist``); it is kept ``max_disconnection_duration``
+        seconds.
+        """
 
     @abc.abstractmethod
     async def restore_session(self, pid: str, offset: str) -> Optional[Dict[str, Any]]:
-        """The state kept for *pid* with the packets after *offset*, or None."""
+        """The state kept for *pid* plus ``missed_packets`` (the event data lists
+        broadcast to it after *offset*, oldest first), or None when there is none,
+        it expired, or *offset* is unknown (Node's ``restoreSession``)."""

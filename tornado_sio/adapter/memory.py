@@ -9,15 +9,19 @@ dead rooms. The Redis adapter subclasses this one and adds only transport.
 from __future__ import annotations
 
 import asyncio
+import collections
+import itertools
 import logging
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
+import time
+import uuid
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..exceptions import AckTimeout, DisconnectedError
 from ..protocol.outgoing import prepare
-from ..protocol.socketio import SIOPacket
+from ..protocol.socketio import SIOPacket, SIOType
 from .base import AckCallback, Adapter, BroadcastOptions, Recipient, SocketDetails
 
-__all__ = ["MemoryAdapter"]
+__all__ = ["MemoryAdapter", "SessionStore"]
 
 log = logging.getLogger("tornado_sio.adapter")
 
@@ -37,6 +41,9 @@ class MemoryAdapter(Adapter):
         self.by_sid: Dict[str, Recipient] = {}
         #: sid -> its rooms in join order (a dict used as an ordered set).
         self.rooms_of: Dict[str, Dict[str, None]] = {}
+        recovery = getattr(self.options, "connection_state_recovery", None)
+        #: Connection state recovery's packets and sessions; None when it is off.
+        self.recovery: Optional[SessionStore] = SessionStore(recovery) if recovery else None
 
     def add_socket(self, socket: Recipient) -> None:
         self.by_sid[socket.sid] = socket
@@ -148,18 +155,30 @@ class MemoryAdapter(Adapter):
     # -- delivery ----------------------------------------------------------------
 
     def broadcast(self, packet: SIOPacket, opts: BroadcastOptions) -> None:
+        """Deliver *packet* to each selected socket; with connection state recovery on,
+        an event (not volatile) gets an offset as its last argument and is kept for replay."""
+        if self.recovery is not None:
+            packet = self.recovery.record(packet, opts)
         prepared = prepare(packet)
+        volatile = opts.volatile
         for socket in self.recipients(opts):
+            if volatile and not socket.writable:
+                continue  # volatile: dropped, never queued, for a transport that cannot write now
             socket.send(prepared)
 
     def broadcast_with_ack(self, packet: SIOPacket, opts: BroadcastOptions, on_ack: AckCallback,
-                           timeout: Optional[float]) -> None:
+                           timeout: Optional[float], on_count: Optional[Callable[[int], None]] = None) -> None:
+        """Send to each selected socket with its own ack id; *on_count* gets how many (once)."""
+        sent = 0
         for socket in self.recipients(opts):
             sid = socket.sid
             # EncodeError, or TornadoSIOError past max_pending_acks, goes to the emitting code
             socket.send_with_ack(SIOPacket(packet.type, packet.namespace, packet.data),
                                  lambda args, sid=sid: on_ack(sid, args),  # type: ignore[misc]
                                  timeout)
+            sent += 1
+        if on_count is not None:
+            on_count(sent)
 
     async def call(self, packet: SIOPacket, sid: str, timeout: Optional[float]) -> List[Any]:
         socket = self.get_socket(sid, packet.namespace)
@@ -211,7 +230,8 @@ class MemoryAdapter(Adapter):
         for socket in list(self.recipients(opts)):
             socket.disconnect(close)
 
-    def server_side_emit(self, namespace: str, data: List[Any]) -> None:
+    def server_side_emit(self, namespace: str, data: List[Any],
+                         on_reply: Optional[Callable[[List[Any]], None]] = None) -> None:
         # As Node's in-memory adapter: there is no other server to reach.
         raise RuntimeError("server_side_emit() needs a cluster adapter (SocketIO(message_queue=...)); "
                            "this process is the only server")
@@ -219,12 +239,108 @@ class MemoryAdapter(Adapter):
     # -- connection state recovery -----------------------------------------------------
 
     def persist_session(self, session: Dict[str, Any]) -> None:
-        raise NotImplementedError("connection state recovery is not available yet "
-                                  "(it arrives with the Node server API)")
+        """Keep *session* for ``max_disconnection_duration`` seconds (Node's ``SessionAwareAdapter``)."""
+        self._store("persist_session").persist(session)
 
     async def restore_session(self, pid: str, offset: str) -> Optional[Dict[str, Any]]:
-        raise NotImplementedError("connection state recovery is not available yet "
-                                  "(it arrives with the Node server API)")
+        """The session kept for *pid* with ``missed_packets``, or None (unknown, expired, offset gone)."""
+        return self._store("restore_session").restore(pid, offset)
+
+    def _store(self, what: str) -> SessionStore:
+        if self.recovery is None:
+            raise RuntimeError(f"{what}() needs connection state recovery: "
+                               "SocketIO(connection_state_recovery={...})")
+        return self.recovery
+
+
+def _selects(opts: BroadcastOptions, namespace: str, rooms: Iterable[str]) -> bool:
+    """Whether a socket of *namespace* in *rooms* was selected by *opts* (Node's ``shouldIncludePacket``)."""
+    rooms = list(rooms)
+    if opts.namespace != namespace:
+        return False
+    included = not opts.rooms or any(room in opts.rooms for room in rooms)
+    return included and not any(room in opts.except_rooms for room in rooms)
+
+
+class SessionStore:
+    """What connection state recovery keeps in one process (Node's ``SessionAwareAdapter``).
+
+    Each recorded broadcast gets an offset, a unique string that sorts in
+    emission order (a random prefix per process, so an offset of another run or
+    process is unknown here); the last ``max_packets`` broadcasts are kept,
+    the oldest evicted first, and so are the sessions of disconnected sockets
+    for ``max_disconnection_duration`` seconds. Expired entries go lazily, on
+    the next record, persist or restore: no timer.
+
+    :param settings: ``max_disconnection_duration`` (seconds, default 120) and
+        ``max_packets`` (default 1000).
+    :param clock: the time source.
+    """
+
+    def __init__(self, settings: Dict[str, Any], clock: Callable[[], float] = time.monotonic) -> None:
+        self.duration = float(settings.get("max_disconnection_duration", 120.0))
+        self.max_packets = int(settings.get("max_packets", 1000))
+        if not self.duration > 0 or self.max_packets < 1:
+            raise ValueError("max_disconnection_duration must be positive and max_packets at least 1")
+        self.clock = clock
+        self._prefix = uuid.uuid4().hex[:8]
+        self._seq = itertools.count(1)
+        #: (offset, opts, data, emitted_at), oldest first.
+        self.packets: Deque[Tuple[str, BroadcastOptions, List[Any], float]] = collections.deque(
+            maxlen=self.max_packets)
+        self._index: Dict[str, int] = {}  # offset -> its sequence number
+        #: pid -> (session, disconnected_at), oldest first.
+        self.sessions: Dict[str, Tuple[Dict[str, Any], float]] = {}
+
+    def next_offset(self) -> str:
+        return f"{self._prefix}-{next(self._seq):012x}"
+
+    def record(self, packet: SIOPacket, opts: BroadcastOptions) -> SIOPacket:
+        """*packet* with its offset appended when it is kept (an event, not volatile); else as is."""
+        if packet.type not in (SIOType.EVENT, SIOType.BINARY_EVENT) or packet.id is not None or opts.volatile \
+                or not isinstance(packet.data, list):
+            return packet
+        offset = self.next_offset()
+        data = [*packet.data, offset]
+        now = self.clock()
+        self._expire(now)
+        if len(self.packets) == self.max_packets:
+            self._index.pop(self.packets[0][0], None)
+        self.packets.append((offset, opts, data, now))
+        self._index[offset] = 1
+        return SIOPacket(packet.type, packet.namespace, data)
+
+    def persist(self, session: Dict[str, Any]) -> None:
+        now = self.clock()
+        self._expire(now)
+        self.sessions.pop(session["pid"], None)  # re-inserted last: the dict stays in expiry order
+        self.sessions[session["pid"]] = (dict(session), now)
+
+    def restore(self, pid: str, offset: str) -> Optional[Dict[str, Any]]:
+        self._expire(self.clock())
+        kept = self.sessions.get(pid) if isinstance(pid, str) else None
+        if kept is None or not isinstance(offset, str) or offset not in self._index:
+            return None
+        del self.sessions[pid]  # one restore per disconnection
+        session = dict(kept[0])
+        missed: List[List[Any]] = []
+        after = False
+        for packet_offset, opts, data, _ in self.packets:
+            if after and _selects(opts, session.get("namespace", "/"), session.get("rooms", ())):
+                missed.append(list(data))
+            after = after or packet_offset == offset
+        session["missed_packets"] = missed
+        return session
+
+    def _expire(self, now: float) -> None:
+        threshold = now - self.duration
+        while self.sessions:
+            pid, (_, at) = next(iter(self.sessions.items()))
+            if at >= threshold:
+                break
+            del self.sessions[pid]
+        while self.packets and self.packets[0][3] < threshold:
+            self._index.pop(self.packets.popleft()[0], None)
 
 
 async def ask(socket: Recipient, packet: SIOPacket, timeout: Optional[float]) -> List[Any]:

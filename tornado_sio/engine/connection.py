@@ -44,10 +44,8 @@ class HandshakeRequest:
     def cookies(self) -> Dict[str, str]:
         """The request's cookies, name to value (empty for a malformed ``Cookie`` header)."""
         if self._cookies is None:
-            try:
-                self._cookies = {k: m.value for k, m in self.request.cookies.items()}
-            except Exception:  # a malformed Cookie header must not refuse the client
-                self._cookies = {}
+            # Tornado's ``cookies`` already tolerates a malformed Cookie header (empty result).
+            self._cookies = {k: m.value for k, m in self.request.cookies.items()}
         return self._cookies
 
     @property
@@ -78,6 +76,11 @@ class Connection(Protocol):
     @property
     def closed(self) -> bool:
         """Whether the connection is closing or closed."""
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now would go out at once (no buffering): ``volatile`` emits
+        are dropped otherwise."""
 
     def send_message(self, prepared: Prepared) -> None:
         """Send one Socket.IO packet (and its attachments); ignored once closed."""

@@ -17,7 +17,8 @@ How a session ends, following Node's engine.io (``socket.ts``, ``polling.ts``):
   ``connect timeout``, a client not reading): on WebSocket a CLOSE packet is
   written and the connection closed; on polling the pending GET gets what is
   queued and CLOSE, or, with no GET pending, the session stays CLOSING until
-  the next GET collects them (or ``ping_timeout`` passes), as Node's
+  the next GET collects what is queued and the one after it CLOSE (or
+  ``ping_timeout`` passes), as Node's
   ``socket.close()`` waits for the buffer to drain. The session is then unknown.
 * ``abort(reason)``, a failure (an invalid packet, a missed pong, an
   overlapping GET): the session is unknown at once; a pending GET gets CLOSE,
@@ -180,6 +181,19 @@ class _Session:
         """Whether a long-polling GET is waiting for packets."""
         return self._poll is not None
 
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now would go out at once (what a ``volatile`` emit needs):
+        open, and on WebSocket nothing still buffered from earlier writes, on polling a
+        GET pending. Not during an upgrade (packets are queued then)."""
+        if self._state is not _OPEN:
+            return False
+        wire = self._wire
+        if wire is not None:
+            pending = getattr(wire, "write_pending", None)  # a FrameWriter may not tell
+            return not (pending is not None and pending())
+        return self._poll is not None
+
     # -- the handler's view --------------------------------------------------
 
     def send_message(self, prepared: Prepared) -> None:
@@ -315,8 +329,17 @@ class _Session:
             self.abort("transport error")
             return "overlapping polling GET; session closed"
         if self._state is _CLOSING:
-            waiter.deliver(self._drain())
-            self._forget()
+            items = self._drain()
+            if len(items) > 1 and items[-1] == eio.CLOSE:
+                # What was queued goes out first and CLOSE on the next GET, as Node's
+                # socket.close() drains its buffer before closing: a client that sees
+                # both in one payload may close before it handles the packets
+                # (socket.io-client then replays them twice after a recovery).
+                self._push(eio.CLOSE)
+                waiter.deliver(items[:-1])
+            else:
+                waiter.deliver(items)
+                self._forget()
         elif self._queue:
             waiter.deliver(self._drain())
         else:
@@ -448,6 +471,10 @@ class _Session:
             self.engine.handler.connection_closed(cast("EngineSession", self), reason)
         except Exception:
             log.exception("connection_closed handler failed for session %s", self.sid)
+        # The handler is done with it: drop its state, which refers back to this
+        # session. Without this cycle a closed connection is freed by reference
+        # counting alone, even when runtime.ManagedGC froze it while it was open.
+        self.data = None
 
 
 class EngineSession(_Session):

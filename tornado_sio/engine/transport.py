@@ -24,6 +24,9 @@ class FrameWriter(Protocol):
     def close_transport(self) -> None:
         """Close the connection (a close frame, then TCP); the session hears of it via ``transport_closed``."""
 
+    def write_pending(self) -> bool:
+        """Whether bytes of earlier writes still wait in the send buffer (the client is behind)."""
+
 
 class PollWaiter(Protocol):
     """A pending long-polling GET."""

@@ -181,6 +181,13 @@ class EngineWebSocketHandler(EndpointMixin, WebSocketHandler):
             return False
         return True
 
+    def write_pending(self) -> bool:
+        """Whether bytes of earlier writes still wait in the stream's buffer (True once closing)."""
+        conn: Any = self.ws_connection
+        if conn is None or conn.is_closing():
+            return True
+        return bool(conn.stream.writing())
+
     def close_transport(self) -> None:
         """Close the WebSocket (a close frame, then the TCP connection)."""
         if self.ws_connection is not None and not self.ws_connection.is_closing():

@@ -11,4 +11,4 @@ Nothing is re-exported here on purpose: import the submodule you use.
 
 from __future__ import annotations
 
-__all__: list = []
+__all__: list[str] = []

@@ -143,7 +143,7 @@ def _depth_exceeds(value: Any, max_depth: int) -> bool:
     return False
 
 
-def as_text(data: "str | bytes", what: str) -> str:
+def as_text(data: str | bytes, what: str) -> str:
     """Return *data* as ``str``: as is, or bytes-like decoded as strict UTF-8.
 
     Raises :class:`~tornado_sio.exceptions.ProtocolError` naming *what* for
@@ -159,7 +159,7 @@ def as_text(data: "str | bytes", what: str) -> str:
     raise ProtocolError(f"{what} must be str or bytes, not {type(data).__name__}")
 
 
-def loads(text: "str | bytes", max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+def loads(text: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse strict JSON *text* (``str``, or ``bytes`` as UTF-8).
 
     Raises :class:`~tornado_sio.exceptions.ProtocolError` for invalid JSON,

@@ -261,7 +261,7 @@ def _check_data(ptype: SIOType, data: Any, ack_id: Optional[int]) -> None:
 
 def _reconstruct(data: List[Any], buffers: List[bytes]) -> None:
     """Replace, in place and iteratively, each placeholder in *data* by its buffer."""
-    stack: List[Union[list, dict]] = [data]
+    stack: List[Any] = [data]  # lists and dicts, indexed by position or key
     while stack:
         node = stack.pop()
         for key, child in list(node.items() if type(node) is dict else enumerate(node)):

@@ -301,6 +301,11 @@ export declare class Socket<
   /** The session id in this namespace while connected. */
   id: string | undefined;
   connected: boolean;
+  /**
+   * Whether the last (re)connection restored the session (connection state
+   * recovery on the server): same id, same rooms, and the missed events follow.
+   */
+  recovered: boolean;
   auth: { [key: string]: any } | ((cb: (data: object) => void) => void);
   constructor(io: Manager, nsp: string, opts?: Partial<SocketOptions>);
   get disconnected(): boolean;

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Callable
 
 from ...exceptions import (
     AckTimeout,
@@ -43,6 +42,7 @@ from ...protocol.outgoing import Prepared
 from ...protocol.socketio import SIOPacket, SIOType, event_text, reconstruct
 from ..base import AckCallback, BroadcastOptions, SocketDetails
 from ..memory import MemoryAdapter
+from .cluster import Cluster, PendingAcks
 from .link import LinkSettings, RateLimitedLog, RedisLink, describe
 from .wire import (
     DEFAULT_CHANNEL,
@@ -51,10 +51,13 @@ from .wire import (
     AckRequest,
     Emit,
     EncodedEvent,
+    Heartbeat,
     Ignored,
     Item,
     Message,
+    NativeCodec,
     NodeCodec,
+    Response,
     SocketsOp,
     Unsupported,
     encode_event,
@@ -66,87 +69,29 @@ __all__ = ["PendingAcks", "RedisAdapter"]
 
 log = logging.getLogger("tornado_sio.redis")
 
-_LATER = "arrives with the Node server API issue"
 
 
-class PendingAcks:
-    """Acks this process waits for from other processes: broadcast callbacks and ``call()`` futures.
-
-    A callback stays until its lifetime ends (several recipients may answer);
-    a future until it is answered or discarded.
-    """
-
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
-        self._entries: dict[int, AckCallback | asyncio.Future[list[Any]]] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def add_callback(self, on_ack: AckCallback, lifetime: float) -> int:
-        """Register *on_ack* for *lifetime* seconds; return its id."""
-        ack_id = next(self._ids)
-        self._entries[ack_id] = on_ack
-        self._timers[ack_id] = asyncio.get_running_loop().call_later(lifetime, self.discard, ack_id)
-        return ack_id
-
-    def add_future(self) -> tuple[int, asyncio.Future[list[Any]]]:
-        """Register a future for one answer; return its id and the future."""
-        ack_id = next(self._ids)
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._entries[ack_id] = future
-        return ack_id, future
-
-    def discard(self, ack_id: int) -> None:
-        """Stop waiting for *ack_id*."""
-        self._entries.pop(ack_id, None)
-        timer = self._timers.pop(ack_id, None)
-        if timer is not None:
-            timer.cancel()
-
-    def resolve(self, answer: Ack) -> None:
-        """An answer arrived: fire the callback or settle the future (an unknown id is ignored)."""
-        ack_id = answer.ack_id
-        entry = self._entries.get(ack_id) if type(ack_id) is int else None
-        if entry is None:
-            log.debug("message queue: ack %r matches nothing pending", ack_id)
-            return
-        if isinstance(entry, asyncio.Future):
-            self.discard(ack_id)
-            if entry.done():
-                return
-            if answer.error is not None:
-                entry.set_exception(DisconnectedError("the client disconnected before answering"))
-            else:
-                entry.set_result(answer.args)
-        elif answer.error is None:
-            entry(answer.sid if isinstance(answer.sid, str) else "", answer.args)
-
-    def close(self, reason: str) -> None:
-        """Forget everything; waiting futures fail with DisconnectedError(*reason*)."""
-        entries, self._entries = self._entries, {}
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        for entry in entries.values():
-            if isinstance(entry, asyncio.Future) and not entry.done():
-                entry.set_exception(DisconnectedError(reason))
-
-
+_NO_STREAMS = ("connection state recovery across processes (on Redis Streams) is not implemented yet; "
+               "it works with the in-memory adapter (one process)")
 _FORMAT_KEYS = ("format", "serializer", "node_emitter_key")
 _LINK_KEYS = ("redis_options", "connect_timeout", "max_queue", "reconnect_delay", "reconnect_max_delay",
               "health_interval")
+#: Node's ``heartbeatInterval``, ``heartbeatTimeout`` and ``requestsTimeout`` (in seconds here).
+_CLUSTER_KEYS = {"heartbeat_interval": 5.0, "heartbeat_timeout": 10.0, "requests_timeout": 5.0}
 
 
-def _settings(options: Options) -> tuple[dict[str, Any], LinkSettings]:
-    """Split ``message_queue_options`` into the format settings and the link settings."""
+def _settings(options: Options) -> tuple[dict[str, Any], dict[str, float], LinkSettings]:
+    """Split ``message_queue_options`` into the format, cluster and link settings."""
     extra = dict(options.message_queue_options)
-    unknown = sorted(set(extra) - set(_FORMAT_KEYS) - set(_LINK_KEYS))
+    known = _FORMAT_KEYS + _LINK_KEYS + tuple(_CLUSTER_KEYS)
+    unknown = sorted(set(extra) - set(known))
     if unknown:
-        raise TypeError(f"unknown message_queue_options {unknown}; known: {', '.join(_FORMAT_KEYS + _LINK_KEYS)}")
+        raise TypeError(f"unknown message_queue_options {unknown}; known: {', '.join(known)}")
     fmt = {key: extra.pop(key) for key in _FORMAT_KEYS if key in extra}
-    return fmt, LinkSettings(url=options.message_queue or LinkSettings.url, **extra)
+    cluster = {key: float(extra.pop(key, default)) for key, default in _CLUSTER_KEYS.items()}
+    if not all(value > 0 for value in cluster.values()):
+        raise ValueError(f"{', '.join(_CLUSTER_KEYS)} must be positive")
+    return fmt, cluster, LinkSettings(url=options.message_queue or LinkSettings.url, **extra)
 
 
 class RedisAdapter(MemoryAdapter):
@@ -172,7 +117,7 @@ class RedisAdapter(MemoryAdapter):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        fmt, settings = _settings(options)
+        fmt, cluster_settings, settings = _settings(options)
         fmt_name = fmt.get("format", "native")
         self.uid = uuid.uuid4().hex
         self.codec = make_codec(fmt_name, options.channel or DEFAULT_CHANNEL.get(fmt_name, ""), self.uid,
@@ -187,6 +132,9 @@ class RedisAdapter(MemoryAdapter):
         self.link = RedisLink(settings, self._on_message,
                               needs_msgpack=self.node is not None or self.codec.serializer == "msgpack")
         self.acks = PendingAcks()
+        #: Heartbeats, cluster requests and their answers (see :mod:`.cluster`).
+        self.cluster = Cluster(self.codec if isinstance(self.codec, NativeCodec) else None, self.uid,
+                               self._publish, cluster_settings, announce=not self.write_only)
         self._warn = RateLimitedLog(log)
         self._starting: asyncio.Future[None] | None = None
         self._stopped = False
@@ -234,6 +182,8 @@ class RedisAdapter(MemoryAdapter):
         if exc is None:
             log.info("message queue: connected to Redis at %s (channel %r, %s format%s)", self.link.where,
                      self.channel, self.format, ", write-only" if self.write_only else "")
+            if not self._stopped:
+                self.cluster.heartbeat(initial=True)
         elif unattended:
             log.error("message queue: could not start: %s", describe(exc))
 
@@ -241,8 +191,13 @@ class RedisAdapter(MemoryAdapter):
         """Flush what is queued (bounded), fail waiting ``call()`` s, close the connections."""
         self._stopped = True
         self._starting = None
+        self.cluster.stop("the message queue adapter stopped")  # its goodbye goes out with the flush
         await self.link.stop()
         self.acks.close("the message queue adapter stopped")
+
+    async def server_count(self) -> int:
+        """This process plus the others heard from within ``heartbeat_timeout`` (1 in python-socketio's format)."""
+        return 1 + self.cluster.others()
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait (bounded) until everything queued so far has gone to Redis."""
@@ -324,23 +279,38 @@ class RedisAdapter(MemoryAdapter):
         event = self._encode(packet)  # raises EncodeError before anything is sent
         prepared = Prepared(event.text, event.attachments)
         for socket in self.recipients(opts):
-            socket.send(prepared)
+            if not opts.volatile or socket.writable:  # volatile: never queued for a busy transport
+                socket.send(prepared)
         if not self._stays_here(opts):
             self._publish(self.codec.emit(event, opts))
 
     def broadcast_with_ack(self, packet: SIOPacket, opts: BroadcastOptions, on_ack: AckCallback,
-                           timeout: float | None) -> None:
-        """Like :meth:`broadcast`; each recipient's answer, from any process, goes to *on_ack*."""
+                           timeout: float | None, on_count: Callable[[int], None] | None = None) -> None:
+        """Like :meth:`broadcast`; each recipient's answer, from any process, goes to *on_ack*.
+
+        With *on_count*, every process (this one first) tells how many sockets it
+        sent the event to; with ``opts.local`` only this one (as Node). One sid of
+        this process is not published: *on_count* gets this count, then 0 per other process.
+        """
         event = self._encode(packet)
         remote = not self._stays_here(opts)
-        if remote and self.write_only and not self.codec.native:
-            raise RuntimeError("callbacks need a subscribed process: not available in write-only mode "
-                               "with the python-socketio format")
-        super().broadcast_with_ack(packet, opts, on_ack, timeout)
-        if remote:
-            wait = timeout or self.options.ack_timeout
-            ack_id = self.acks.add_callback(on_ack, wait or 3600.0)
-            self._publish(self.codec.emit(event, opts, AckRequest(self.uid, ack_id, wait)))
+        if remote and not self.codec.native:
+            if self.write_only:
+                raise RuntimeError("callbacks need a subscribed process: not available in write-only mode "
+                                   "with the python-socketio format")
+            if on_count is not None:
+                raise NotImplementedError("counting the recipients of a broadcast across processes needs the "
+                                          "native message queue format")
+        super().broadcast_with_ack(packet, opts, on_ack, timeout, on_count)
+        if not remote:
+            if on_count is not None and not opts.local:
+                for _ in range(self.cluster.others()):
+                    on_count(0)
+            return
+        wait = timeout or self.options.ack_timeout
+        ack_id = self.acks.add_callback(on_ack, wait or 3600.0, on_count)
+        request = AckRequest(self.uid, ack_id, wait, count=on_count is not None)
+        self._publish(self.codec.emit(event, opts, request))
 
     async def call(self, packet: SIOPacket, sid: str, timeout: float | None) -> list[Any]:
         """Send *packet* to socket *sid* of any process and return its ack arguments.
@@ -401,14 +371,31 @@ class RedisAdapter(MemoryAdapter):
             self._publish(item)
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketDetails]:
-        """The sockets *opts* selects; this process's only with ``opts.local``."""
-        if opts.local:
-            return await super().fetch_sockets(opts)
-        raise NotImplementedError(f"fetch_sockets() across processes {_LATER}; "
-                                  "use BroadcastOptions(local=True) for this process's sockets")
+        """The sockets *opts* selects on every process; this process's only with ``opts.local``.
 
-    def server_side_emit(self, namespace: str, data: list[Any]) -> None:
-        raise NotImplementedError(f"server_side_emit() across processes {_LATER}")
+        Every other known process (:meth:`server_count`) must answer within
+        ``requests_timeout``, or :class:`~tornado_sio.AckTimeout` is raised, as
+        Node's ``fetchSockets`` rejects.
+        """
+        local = await super().fetch_sockets(opts)
+        if opts.local:
+            return local
+        return local + await self.cluster.fetch(opts)
+
+    def server_side_emit(self, namespace: str, data: list[Any],
+                         on_reply: Callable[[list[Any]], None] | None = None) -> None:
+        """Send ``[event, *args]`` to the other processes' :meth:`on_server_event` handler.
+
+        With *on_reply*, each handler's answer goes to it for ``requests_timeout``
+        seconds; the caller expects :meth:`server_count` ``- 1`` of them.
+        """
+        self.cluster.server_side_emit(namespace, data, on_reply)
+
+    def persist_session(self, session: dict[str, Any]) -> None:
+        raise NotImplementedError(_NO_STREAMS)
+
+    async def restore_session(self, pid: str, offset: str) -> dict[str, Any] | None:
+        raise NotImplementedError(_NO_STREAMS)
 
     # -- incoming ---------------------------------------------------------------------
 
@@ -429,12 +416,26 @@ class RedisAdapter(MemoryAdapter):
             self._warn.warning(f"ignored:{why}", "message queue: ignored a message on %r: %s",
                                channel.decode("utf-8", "replace"), why)
             return
-        if isinstance(message, Emit):
+        if isinstance(message, Ack):
+            self.acks.resolve(message)
+        elif isinstance(message, Response):
+            if message.kind == "count":
+                self.acks.count(message)
+            else:
+                self.cluster.requests.resolve(message)
+        elif isinstance(message, Heartbeat):
+            self.cluster.heard(message)
+        elif self.write_only or message is None:
+            return  # it only publishes: requests and operations are for the others
+        elif isinstance(message, Emit):
             self._deliver(message)
         elif isinstance(message, SocketsOp):
             self._apply(message)
-        elif isinstance(message, Ack):
-            self.acks.resolve(message)
+        else:
+            self.cluster.answer(message, self._details, self.server_event_handler)
+
+    def _details(self, opts: BroadcastOptions) -> list[SocketDetails]:
+        return [socket.details() for socket in self.recipients(opts)]
 
     def _apply(self, op: SocketsOp) -> None:
         """An operation from another process, on the sockets it selects here."""
@@ -449,12 +450,14 @@ class RedisAdapter(MemoryAdapter):
         """An event from another process, to the local sockets it selects."""
         recipients = list(self.recipients(message.opts))
         if not recipients:
+            self.cluster.count(message.ack, 0)
             return
         ns = message.opts.namespace
         if message.ack is None:
             prepared = Prepared(event_text(ns, message.body, len(message.attachments)), message.attachments)
             for socket in recipients:
-                socket.send(prepared)
+                if not message.opts.volatile or socket.writable:
+                    socket.send(prepared)
             return
         # each recipient needs its own ack id, so the packet is built per socket
         try:
@@ -465,6 +468,7 @@ class RedisAdapter(MemoryAdapter):
         request = message.ack
         timeout = request.timeout or self.options.ack_timeout
         loop = asyncio.get_running_loop()
+        futures = []
         for socket in recipients:
             future: asyncio.Future[list[Any]] = loop.create_future()
             try:
@@ -472,7 +476,10 @@ class RedisAdapter(MemoryAdapter):
             except TornadoSIOError as exc:
                 log.warning("message queue: %s; remote ack request not delivered", exc)
                 continue
-            future.add_done_callback(functools.partial(self._answer, request, socket.sid))
+            futures.append((socket.sid, future))
+        self.cluster.count(request, len(futures))  # published before any answer: it arrives first
+        for sid, future in futures:
+            future.add_done_callback(functools.partial(self._answer, request, sid))
 
     def _answer(self, request: AckRequest, sid: str, future: asyncio.Future[list[Any]]) -> None:
         """A local socket answered (or left) a remote ack request: tell the asking process."""

@@ -25,7 +25,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, Callable, Optional
 
 from ...exceptions import MessageQueueError
@@ -130,6 +130,24 @@ def _settle(futures: list[asyncio.Future[Any]], exc: BaseException | None = None
                 future.set_exception(exc)
             else:
                 future.set_result(result)
+
+
+async def cancel_all(tasks: Sequence[asyncio.Future[Any]], retry: float = 0.05) -> None:
+    """Cancel *tasks* and wait until every one has ended; their outcomes are discarded.
+
+    A task that swallows its cancellation (redis-py can, inside a command, and
+    ``asyncio.wait_for`` before Python 3.12 when its inner future finishes at the
+    same moment) is cancelled again every *retry* seconds, so stopping never
+    waits for such a task's own timers (it used to take 15 s).
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=retry)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: its failure was reported where it happened
 
 
 # ---------------------------------------------------------------- publishing
@@ -343,10 +361,14 @@ class Subscriber:
         next_health = loop.time() + interval
         self.last_pong = loop.time()
         while True:
+            # not asyncio.wait_for: before Python 3.12 it returns the result instead of
+            # raising when the event is set just as the task is cancelled, and this loop
+            # then outlived stop() until its health check failed (3 intervals, 15 s)
+            timer = loop.call_later(max(0.0, next_health - loop.time()), self.changed.set)
             try:
-                await asyncio.wait_for(self.changed.wait(), max(0.0, next_health - loop.time()))
-            except asyncio.TimeoutError:
-                pass  # time for a health check
+                await self.changed.wait()
+            finally:
+                timer.cancel()
             self.changed.clear()
             now = loop.time()
             health = now >= next_health
@@ -538,10 +560,8 @@ class RedisLink:
         self._stopping = True
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
         # wait for them to end; what they raise on the way out is their cancellation
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         self.subscriber.end_waiters()
         self.publisher.fail_all("message queue stopped")
         await self._close_clients()
@@ -689,7 +709,5 @@ class RedisLink:
             raise ConnectionError("subscriber session ended")
         finally:
             self._session_tasks = []
-            for task in tasks:
-                task.cancel()
             # the first failure was raised above; the others end by their cancellation
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_all(tasks)

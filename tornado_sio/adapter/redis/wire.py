@@ -31,20 +31,27 @@ from ...exceptions import EncodeError, MessageQueueError, ProtocolError
 from ...protocol import jsonutil
 from ...protocol.outgoing import CLIENT_MAX_ATTACHMENTS
 from ...protocol.socketio import SIOType, deconstruct, reconstruct, split_event
-from ..base import BroadcastOptions
+from ..base import BroadcastOptions, SocketDetails
 
 __all__ = [
-    "DEFAULT_CHANNEL", "FORMATS", "MAX_DEPTH", "SERIALIZERS", "WIRE_VERSION", "Ack", "AckRequest", "Codec",
-    "Emit", "EncodedEvent", "Ignored", "Item", "Message", "NativeCodec", "NodeCodec", "PsioCodec", "SocketsOp",
+    "DEFAULT_CHANNEL", "FORMATS", "MAX_DEPTH", "MAX_FETCHED", "SERIALIZERS", "WIRE_VERSION", "Ack", "AckRequest",
+    "Codec",
+    "Emit", "EncodedEvent", "Heartbeat", "Ignored", "Item", "Message", "NativeCodec", "NodeCodec", "PsioCodec",
+    "Request", "Response", "SocketsOp",
     "Unsupported", "channel_name", "dump", "encode_event", "load", "make_codec", "redact_url", "require_msgpack",
+    "socket_fields",
 ]
 
 #: Version of the native format (the ``"v"`` field). Bumped on any change a
 #: receiver of the previous version would misread; a process ignores (and logs)
 #: versions it does not speak. Still 1: the operations added since
 #: (``add_sockets``, ``del_sockets``, ``disconnect_sockets``) are new ``op``
-#: values, which version-1 receivers ignore with a log line.
+#: values, which version-1 receivers ignore with a log line; so are the cluster
+#: requests (``heartbeat``, ``bye``, ``fetch``, ``sse``) and their answers
+#: (``count``, ``sockets``, ``sse_reply``), and ``cb.cnt``.
 WIRE_VERSION = 1
+#: Most sockets one ``fetch`` answer may list (a bound on a hostile answer).
+MAX_FETCHED = 100_000
 #: ``"native"``: tornado-sio's own format. ``"python-socketio"``: python-socketio's.
 FORMATS = ("native", "python-socketio")
 #: What a process publishes in the native format (both are always accepted).
@@ -236,7 +243,9 @@ class AckRequest:
     ``reply_to`` is the asking process (its uid, python-socketio's ``host_id``),
     ``ack_id`` its id for the request. ``timeout`` is how long a recipient
     waits (native). ``room`` and ``namespace`` are python-socketio's
-    ``callback[0:2]``, sent back as they came.
+    ``callback[0:2]``, sent back as they came. With ``count`` (native) every
+    process answers first with how many of its sockets it sent the event to
+    (Node's ``BROADCAST_CLIENT_COUNT``), none included.
     """
 
     reply_to: str
@@ -244,6 +253,7 @@ class AckRequest:
     timeout: float | None = None
     room: Any = None
     namespace: Any = None
+    count: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,8 +286,49 @@ class Ack:
     error: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Heartbeat:
+    """Process *src* is alive (``initial``: it just started, answer with yours), or ``closing``."""
+
+    src: str
+    initial: bool = False
+    closing: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A cluster request from process *reply_to*, answered on its process channel.
+
+    ``kind`` is ``"fetch"`` (the sockets *opts* selects; Node's
+    ``FETCH_SOCKETS``) or ``"sse"`` (a server-side event ``data`` =
+    ``[event, *args]`` in namespace ``opts.namespace``; Node's
+    ``SERVER_SIDE_EMIT``), ``rid`` the asker's id (None: no answer wanted).
+    """
+
+    kind: str
+    rid: int | None
+    reply_to: str
+    opts: BroadcastOptions
+    data: list[Any] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """An answer to this process's request *rid* from process *src*.
+
+    ``kind`` ``"count"``: ``value`` is how many sockets received a broadcast
+    with acks; ``"sockets"``: a list of :class:`~tornado_sio.adapter.base.SocketDetails`;
+    ``"sse_reply"``: a server-side event handler's answer (a list).
+    """
+
+    kind: str
+    rid: int
+    src: str
+    value: Any
+
+
 #: What a codec decodes a message into.
-Message = Union[Emit, SocketsOp, Ack]
+Message = Union[Emit, SocketsOp, Ack, Heartbeat, Request, Response]
 
 _SOCKETS_OPS = {"add": "add_sockets", "del": "del_sockets", "disconnect": "disconnect_sockets"}
 _SOCKETS_KINDS = {op: kind for kind, op in _SOCKETS_OPS.items()}
@@ -322,9 +373,13 @@ class NativeCodec:
         """Acknowledgements for process *uid*."""
         return channel_name(f"{self.channel}#proc#{uid}#")
 
+    def request_channel(self) -> bytes:
+        """Heartbeats and cluster requests, which every process reads (Node's ``<key>-request#``)."""
+        return channel_name(f"{self.channel}#request#")
+
     def fixed_channels(self, write_only: bool) -> list[tuple[bytes, str]]:
-        """Channels to hold as long as the process runs: its own, for acks."""
-        return [(self.process_channel(self.src), self.format)]
+        """Channels to hold as long as the process runs: its own (answers) and the request channel."""
+        return [(self.process_channel(self.src), self.format), (self.request_channel(), self.format)]
 
     def namespace_channels(self, namespace: str) -> list[tuple[bytes, str]]:
         """Channels to hold while this process has a socket in *namespace*."""
@@ -353,11 +408,59 @@ class NativeCodec:
         message = self._message("emit", ns=opts.namespace, to=_listed(opts.rooms), json=event.body)
         if opts.except_rooms:
             message["skip"] = sorted(opts.except_rooms)
+        if opts.volatile:
+            message["vol"] = True
         if event.attachments:
             message["bin"] = _b64(event.attachments, self.serializer)
         if ack is not None:
             message["cb"] = {"to": ack.reply_to, "id": ack.ack_id, "tmo": ack.timeout}
+            if ack.count:  # every process must answer: the request channel, which all read
+                message["cb"]["cnt"] = True
+                return self.request_channel(), dump(message, self.serializer)
         return self.route(opts), dump(message, self.serializer)
+
+    # -- cluster requests and their answers ------------------------------
+
+    def heartbeat(self, initial: bool = False, closing: bool = False) -> Item:
+        """``heartbeat`` (``init`` when just started: others answer with theirs), or ``bye``."""
+        if closing:
+            return self.request_channel(), dump(self._message("bye"), self.serializer)
+        return self.request_channel(), dump(self._message("heartbeat", init=initial), self.serializer)
+
+    def request(self, request: Request) -> Item:
+        """A ``fetch`` or ``sse`` request, to every process."""
+        opts = request.opts
+        message = self._message(request.kind, ns=opts.namespace)
+        if request.rid is not None:
+            message["rid"] = request.rid
+        if request.kind == "fetch":
+            message["to"] = _listed(opts.rooms)
+            if opts.except_rooms:
+                message["skip"] = sorted(opts.except_rooms)
+        else:
+            data, buffers = deconstruct(list(request.data))
+            message["data"] = data
+            if buffers:
+                message["bin"] = _b64(buffers, self.serializer)
+        return self.request_channel(), dump(message, self.serializer)
+
+    def response(self, reply_to: str, rid: int, kind: str, value: Any) -> Item:
+        """An answer to process *reply_to*'s request *rid*: ``count``, ``sockets`` or ``sse_reply``.
+
+        ``sockets`` is a list of dicts (:func:`socket_fields`).
+        Raises :class:`~tornado_sio.EncodeError` for values that do not serialize.
+        """
+        message = self._message(kind, rid=rid)
+        if kind == "count":
+            message["n"] = value
+        elif kind == "sockets":
+            message["sockets"] = value
+        else:
+            data, buffers = deconstruct(list(value))
+            message["args"] = data
+            if buffers:
+                message["bin"] = _b64(buffers, self.serializer)
+        return self.process_channel(reply_to), dump(message, self.serializer)
 
     def sockets(self, op: SocketsOp) -> list[Item]:
         """An operation on selected sockets.
@@ -420,7 +523,13 @@ class NativeCodec:
         op = message.get("op")
         if op == "ack":
             return self._decode_ack(message)
+        if op in ("heartbeat", "bye"):
+            return Heartbeat(message["src"], message.get("init") is True, op == "bye")
+        if op in ("count", "sockets", "sse_reply"):
+            return _decode_response(op, message)
         ns = _need(message, "ns", str)
+        if op in ("fetch", "sse"):
+            return _decode_request(op, message, ns)
         if op == "emit":
             return self._decode_emit(message, ns)
         if op in ("enter", "leave"):
@@ -454,7 +563,10 @@ class NativeCodec:
         if cb is not None:
             if not isinstance(cb, dict):
                 raise Ignored("'cb' must be an object")
-            request = AckRequest(_need(cb, "to", str), _need(cb, "id", int), _timeout(cb.get("tmo"), "cb.tmo"))
+            request = AckRequest(_need(cb, "to", str), _need(cb, "id", int), _timeout(cb.get("tmo"), "cb.tmo"),
+                                 count=cb.get("cnt") is True)
+        if message.get("vol") is True:
+            opts = BroadcastOptions(opts.namespace, opts.rooms, opts.except_rooms, opts.local, True, opts.compress)
         return Emit(opts, body, attachments, request)
 
     def _decode_ack(self, message: dict[str, Any]) -> Ack:
@@ -467,6 +579,55 @@ class NativeCodec:
         if not isinstance(args, list):
             raise Ignored("'args' must be a list")
         return Ack(ack_id, sid, _rebuild(args, _unb64(message.get("bin"))))
+
+
+def socket_fields(details: SocketDetails) -> dict[str, Any]:
+    """A socket as a ``sockets`` answer lists it."""
+    return {"sid": details.sid, "ns": details.namespace, "rooms": list(details.rooms), "data": details.data,
+            "hs": details.handshake}
+
+
+def _decode_socket(item: Any) -> SocketDetails:
+    if not isinstance(item, dict):
+        raise Ignored("'sockets' items must be objects")
+    data = item.get("data")
+    handshake = item.get("hs")
+    if not isinstance(data, dict) or not isinstance(handshake, dict):
+        raise Ignored("a socket's 'data' and 'hs' must be objects")
+    return SocketDetails(_need(item, "sid", str), _need(item, "ns", str), _str_list(item.get("rooms"), "rooms"),
+                         data, handshake)
+
+
+def _decode_request(op: str, message: dict[str, Any], ns: str) -> Request:
+    rid = message.get("rid")
+    if rid is not None and (type(rid) is not int):
+        raise Ignored("field 'rid' must be an integer")
+    if op == "fetch":
+        opts = _here(ns, _room_set(message.get("to"), "to"), _room_set(message.get("skip"), "skip"))
+        return Request("fetch", rid, message["src"], opts)
+    data = _rebuild(message.get("data"), _unb64(message.get("bin")))
+    if not isinstance(data, list) or not data or not isinstance(data[0], str):
+        raise Ignored("'data' must be [event, ...args]")
+    return Request("sse", rid, message["src"], _here(ns), data)
+
+
+def _decode_response(op: str, message: dict[str, Any]) -> Response:
+    rid = _need(message, "rid", int)
+    src = message["src"]
+    if op == "count":
+        count = _need(message, "n", int)
+        if count < 0:
+            raise Ignored("field 'n' must not be negative")
+        return Response(op, rid, src, count)
+    if op == "sockets":
+        items = message.get("sockets")
+        if not isinstance(items, list) or len(items) > MAX_FETCHED:
+            raise Ignored(f"'sockets' must be a list of at most {MAX_FETCHED}")
+        return Response(op, rid, src, [_decode_socket(item) for item in items])
+    args = _rebuild(message.get("args"), _unb64(message.get("bin")))
+    if not isinstance(args, list):
+        raise Ignored("'args' must be a list")
+    return Response(op, rid, src, args)
 
 
 # ---------------------------------------------------------------- python-socketio

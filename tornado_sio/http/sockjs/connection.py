@@ -84,6 +84,14 @@ class SockJSClientConnection:
         """Whether the connection is closing or closed."""
         return self.gone or self.session.is_closed
 
+    @property
+    def writable(self) -> bool:
+        """Whether a message sent now would be written at once (what a ``volatile`` emit
+        needs): a receiving request (a poll, a stream, a WebSocket) is active and nothing waits."""
+        handler = self.session.handler
+        return (not self.closed and handler is not None and bool(handler.active)
+                and not self.session.send_queue)
+
     def mark_connected(self) -> None:
         """A namespace connected: the connect deadline no longer applies."""
         self.connect_deadline = None

@@ -1,4 +1,4 @@
-/*! tornado-sio browser client, TypeScript declarations (MIT) | source sha256 8ce6b8112065154a8ee7c05174b2dc9458a86f423dd53147856bb0632b31f664 */
+/*! tornado-sio browser client, TypeScript declarations (MIT) | source sha256 acdd3f9d9c929b36db3571cef6e691fee78828ba6c5fce2b79155a85e4c0e911 */
 // TypeScript declarations for the tornado-sio browser client (tornado_sio.js).
 //
 // Written by hand after socket.io-client 4.8's own types, for the part of its API
@@ -302,6 +302,11 @@ export declare class Socket<
   /** The session id in this namespace while connected. */
   id: string | undefined;
   connected: boolean;
+  /**
+   * Whether the last (re)connection restored the session (connection state
+   * recovery on the server): same id, same rooms, and the missed events follow.
+   */
+  recovered: boolean;
   auth: { [key: string]: any } | ((cb: (data: object) => void) => void);
   constructor(io: Manager, nsp: string, opts?: Partial<SocketOptions>);
   get disconnected(): boolean;

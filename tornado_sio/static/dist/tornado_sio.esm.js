@@ -1,4 +1,4 @@
-/*! tornado-sio browser client, ES module (MIT) | source sha256 fd60a457cf562b042abdd7aa45b10c3b512567c77060d579fdcce12b3efe2708 */
+/*! tornado-sio browser client, ES module (MIT) | source sha256 b7bfe0fa9f111d4b2731d650ab83f156286fdbdf8d3ef75ae70ea98654545d65 */
 /*!
  * tornado-sio browser client: Engine.IO v4 / Socket.IO v5, no dependencies.
  *
@@ -950,7 +950,9 @@ const io = (function (root) {
     /** opts: auth, ackTimeout, retries (the Socket's part of io()'s options). */
     constructor(manager, nsp, opts) {
       super();
-      Object.assign(this, {io: manager, nsp, id: undefined, connected: false, auth: opts.auth,
+      // recovered, _pid, _lastOffset: connection state recovery, as socket.io-client >= 4.6
+      Object.assign(this, {io: manager, nsp, id: undefined, connected: false, recovered: false, auth: opts.auth,
+        _pid: undefined, _lastOffset: undefined,
         _opts: Object.assign({}, opts), ids: 0, acks: {}, flags: {}, sendBuffer: [], receiveBuffer: [], subs: null,
         _queue: [], _queueSeq: 0, _anyListeners: [], _anyOutgoingListeners: []});
       if (manager._autoConnect) this.open();
@@ -983,7 +985,9 @@ const io = (function (root) {
     open() { return this.connect(); }
 
     onopen() {
-      const sendConnect = (data) => this.packet({type: SIO.CONNECT, data});
+      // With a pid from the server (recovery on), ask for the session back with the last offset seen.
+      const sendConnect = (data) => this.packet({type: SIO.CONNECT,
+        data: this._pid ? Object.assign({pid: this._pid, offset: this._lastOffset}, data) : data});
       if (typeof this.auth === 'function') this.auth(sendConnect);
       else sendConnect(this.auth);
     }
@@ -1109,7 +1113,7 @@ const io = (function (root) {
       if (packet.nsp !== this.nsp) return;
       switch (packet.type) {
         case SIO.CONNECT:
-          if (packet.data && typeof packet.data.sid === 'string') this.onconnect(packet.data.sid);
+          if (packet.data && typeof packet.data.sid === 'string') this.onconnect(packet.data.sid, packet.data.pid);
           else this.emitReserved('connect_error', new Error('invalid CONNECT reply (is this a Socket.IO v5 server?)'));
           break;
         case SIO.EVENT: case SIO.BINARY_EVENT:
@@ -1146,10 +1150,15 @@ const io = (function (root) {
       fn.apply(this, fn.withError ? [null].concat(packet.data) : packet.data);
     }
 
-    /** An incoming event: the catch-all listeners first, then the event's own. */
+    /** An incoming event: the catch-all listeners first, then the event's own. With recovery
+     *  on, the server's last argument is the event's offset: it is remembered (and, as in
+     *  socket.io-client, left in the arguments). */
     emitEvent(args) {
       callEach(this._anyListeners, this, args);
       Emitter.prototype.emit.apply(this, args);
+      if (this._pid && args.length && typeof args[args.length - 1] === 'string') {
+        this._lastOffset = args[args.length - 1];
+      }
     }
 
     emitReserved(event, ...args) { return Emitter.prototype.emit.call(this, event, ...args); }
@@ -1160,8 +1169,10 @@ const io = (function (root) {
       return (...args) => { if (!sent) { sent = true; this.packet({type: SIO.ACK, id, data: args}); } };
     }
 
-    onconnect(id) {
+    onconnect(id, pid) {
       this.id = id;
+      this.recovered = !!pid && this._pid === pid; // the missed events follow, in order
+      this._pid = pid; // set only when the server has connection state recovery on
       this.connected = true;
       this.receiveBuffer.splice(0).forEach((args) => this.emitEvent(args));
       this.sendBuffer.splice(0).forEach((packet) => {

@@ -1,0 +1,64 @@
+"""``emit(..., volatile=True)`` (Node's ``io.volatile.emit``): dropped for a client whose
+transport cannot write right now, never queued; a normal emit is queued."""
+
+import asyncio
+import json
+
+from tornado.testing import gen_test
+
+from tests.base import SocketIOTestCase
+from tests.rawclient import RawPolling, RawWebSocket
+
+
+def events(packets):
+    return [json.loads(p[2:]) for p in packets if p.startswith("42")]
+
+
+class VolatileTest(SocketIOTestCase):
+    def only_socket(self):
+        (socket,) = self.socketio.adapter.by_sid.values()
+        return socket
+
+    @gen_test
+    async def test_volatile_to_polling_client_without_pending_get_is_dropped_not_queued(self):
+        client = await RawPolling(self.base_url).open()
+        await client.connect()
+        socket = self.only_socket()
+        assert not socket.client.conn.polling and socket.writable is False
+        self.socketio.emit("v", 1, volatile=True)
+        assert socket.client.conn._queue is None  # never queued
+        self.socketio.emit("n", 2)
+        assert events(await client.get()) == [["n", 2]]
+
+    @gen_test
+    async def test_volatile_to_polling_client_with_pending_get_is_sent(self):
+        client = await RawPolling(self.base_url).open()
+        await client.connect()
+        socket = self.only_socket()
+        pending = asyncio.ensure_future(client.get())
+        await self.until(lambda: socket.client.conn.polling)
+        assert socket.writable is True
+        self.socketio.emit("v", 1, volatile=True)
+        assert events(await pending) == [["v", 1]]
+
+    @gen_test
+    async def test_volatile_to_websocket_client_with_nothing_buffered_is_sent(self):
+        ws = await RawWebSocket.open(self.base_url)
+        await ws.connect()
+        socket = self.only_socket()
+        assert socket.writable is True
+        self.socketio.emit("v", 1, volatile=True)
+        assert await ws.recv_event() == ["v", 1]
+
+    @gen_test
+    async def test_websocket_with_data_still_buffered_is_not_writable(self):
+        ws = await RawWebSocket.open(self.base_url)
+        await ws.connect()
+        conn = self.only_socket().client.conn
+        wire = conn._wire
+        wire.write_pending = lambda: True  # as when the kernel did not take everything
+        assert conn.writable is False
+        self.socketio.emit("v", 1, volatile=True)  # dropped: nothing written
+        del wire.write_pending
+        self.socketio.emit("n", 2)
+        assert await ws.recv_event() == ["n", 2]
