@@ -92,7 +92,7 @@ class PollingHandshakeTest(SocketIOTestCase):
         client = await RawPolling(self.base_url).open()
         await client.connect()
         first = asyncio.ensure_future(client.request())
-        await asyncio.sleep(0.05)
+        await self.until(lambda: self.socketio.engine.sessions[client.sid].polling)  # the first GET waits
         second = await client.request()
         assert second.code == 400
         assert error_of(second)["code"] == 3

@@ -2,11 +2,12 @@
 
 import json
 
+import pytest
 from tornado.testing import gen_test
 
 from tests.base import SocketIOTestCase
 from tests.rawclient import RawWebSocket
-from tornado_sio import join_room, request, socket_data
+from tornado_sio import SocketIO, join_room, request, socket_data
 
 
 def connect_reply(frame):
@@ -101,3 +102,10 @@ class RecoveryTest(SocketIOTestCase):
         assert connect_reply(await first.connect(auth={"pid": reply["pid"], "offset": offset}))["sid"] == reply["sid"]
         second = await RawWebSocket.open(self.base_url)
         assert connect_reply(await second.connect(auth={"pid": reply["pid"], "offset": offset}))["sid"] != reply["sid"]
+
+
+def test_recovery_with_the_redis_message_queue_is_refused_at_start():
+    # The Redis adapter keeps no recovery state across processes yet: say so once,
+    # at construction, rather than as a warning at every disconnect.
+    with pytest.raises(ValueError, match="not available with message_queue"):
+        SocketIO(connection_state_recovery=True, message_queue="redis://127.0.0.1:1/0")

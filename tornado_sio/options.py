@@ -271,6 +271,11 @@ class Options:
                                                      or isinstance(self.initial_headers, dict)):
             raise ValueError("initial_headers must be None, a dict or a callable")
         self.connection_state_recovery = recovery_settings(self.connection_state_recovery)
+        if self.connection_state_recovery and self.message_queue is not None and self.client_manager is None:
+            # Said at start, not as a warning at every disconnect: the Redis adapter keeps
+            # no recovery state yet (that needs Redis Streams, as @socket.io/redis-streams-adapter).
+            raise ValueError("connection_state_recovery is not available with message_queue yet: the Redis "
+                             "adapter keeps no recovery state across processes")
         self.message_queue_options = dict(self.message_queue_options or {})
         self.sockjs_settings = dict(self.sockjs_settings or {})
 

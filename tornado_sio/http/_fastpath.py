@@ -200,7 +200,10 @@ class _ParsedProtocol13(WebSocketProtocol13):
         """Await what ``on_message`` returned, as Tornado does; an exception is logged and aborts."""
         try:
             await result
-        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - logged, as Tornado's _run_callback
+        except asyncio.CancelledError:
+            self._abort()
+            raise  # cancellation is never swallowed
+        except Exception:  # noqa: BLE001 - logged, as Tornado's _run_callback
             self.handler.log_exception(*sys.exc_info())
             self._abort()
 
