@@ -210,7 +210,15 @@ class _ParsedProtocol13(WebSocketProtocol13):
     async def _on_control(self, event: Event) -> bool:
         """Handle a ping, pong or close as Tornado does; False when reading must stop."""
         if isinstance(event, Ping):
-            self._send_pong(event.data)
+            send_pong = getattr(self, "_send_pong", None)  # Tornado >= 6.6: one pong outstanding at most
+            if send_pong is not None:
+                send_pong(event.data)
+            else:  # Tornado 6.5, as its own reader does
+                try:
+                    self._write_frame(True, 0xA, event.data)
+                except StreamClosedError:
+                    self._abort()
+                    return False
             self._run_callback(self.handler.on_ping, event.data)
         elif isinstance(event, Pong):
             self._received_pong = True
