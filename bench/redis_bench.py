@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 # ---------------------------------------------------------------- the server
 
 
-def serve(port: int, redis_url: str | None) -> None:
+def serve(port: int, redis_url: str | None, transport: str = "pubsub") -> None:
     import logging
 
     import tornado.web
@@ -51,7 +51,8 @@ def serve(port: int, redis_url: str | None) -> None:
     from tornado_sio import SocketIO
 
     logging.basicConfig(level=logging.WARNING)
-    socketio = SocketIO(message_queue=redis_url, max_send_buffer=64_000_000)
+    socketio = SocketIO(message_queue=redis_url, max_send_buffer=64_000_000,
+                        message_queue_options={"transport": transport} if redis_url else {})
 
     @socketio.on("blast")
     async def blast(count: int, size: int) -> str:
@@ -151,9 +152,10 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def run(processes: int, redis_url: str | None, clients: int, messages: int, size: int, workers: int) -> float:
+def run(processes: int, redis_url: str | None, clients: int, messages: int, size: int, workers: int,
+        transport: str = "pubsub") -> float:
     ports = [free_port() for _ in range(processes)]
-    servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port)]
+    servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--transport", transport]
                                 + (["--redis", redis_url] if redis_url else []), cwd=str(ROOT))
                for port in ports]
     try:
@@ -209,10 +211,12 @@ def main() -> None:
                         help="client processes")
     parser.add_argument("--redis", help="use this Redis instead of starting redis-server")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--transport", choices=["pubsub", "streams"], default="pubsub",
+                        help="the Redis adapter's transport (docs/redis.md)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.redis)
+        serve(args.serve, args.redis, args.transport)
         return
 
     redis_proc = None
@@ -229,14 +233,15 @@ def main() -> None:
     try:
         deliveries = args.clients * args.messages
         single = run(1, None, args.clients, args.messages, args.payload, args.workers)
-        cluster = run(args.processes, redis_url, args.clients, args.messages, args.payload, args.workers)
+        cluster = run(args.processes, redis_url, args.clients, args.messages, args.payload, args.workers,
+                      args.transport)
     finally:
         if redis_proc is not None:
             stop(redis_proc)
     results = {
         "clients": args.clients, "messages": args.messages, "payload": args.payload, "deliveries": deliveries,
         "single": {"processes": 1, "seconds": round(single, 3), "deliveries_per_s": round(deliveries / single)},
-        "cluster": {"processes": args.processes, "seconds": round(cluster, 3),
+        "cluster": {"processes": args.processes, "transport": args.transport, "seconds": round(cluster, 3),
                     "deliveries_per_s": round(deliveries / cluster)},
         "cluster_vs_single": round(single / cluster, 2),
     }

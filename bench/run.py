@@ -55,6 +55,9 @@ PEERS: Dict[str, Dict[str, Any]] = {
     "node": {"label": "Node socket.io 4.8", "cmd": ["node", "servers/node_server.js"]},
 }
 PEER_ORDER = list(PEERS)
+#: Not run unless named (--peers): tornado-sio with its Prometheus endpoint on and scraped once a second.
+PEERS["tornado-sio-metrics"] = {"label": "tornado-sio (metrics)",
+                                "cmd": [sys.executable, "servers/tornado_sio_server.py", "--metrics"]}
 SUBJECT = "tornado-sio"
 #: tornado-sio itself on another loop: its targets are checked too, and it is no "peer" to divide by.
 SUBJECT_VARIANTS = ("tornado-sio-uvloop",)

@@ -130,11 +130,11 @@ def app_processes(redis_url: str, count: int, *extra: str):
 class Client:
     """python-socketio's ``AsyncClient``, recording every event it receives."""
 
-    def __init__(self, name: str = "") -> None:
+    def __init__(self, name: str = "", serializer: str = "default") -> None:
         import socketio
 
         self.name = name
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=False, serializer=serializer)
         self.inbox: list[dict[str, Any]] = []
         self.answers: dict[tuple, Any] = {}
         self.sid: dict[str, str] = {}

@@ -243,7 +243,7 @@ async def test_python_socketio_format_refuses_cluster_requests() -> None:
                 p0.server_side_emit("/", ["hello"])
             with pytest.raises(NotImplementedError, match="native"):
                 p0.broadcast_with_ack(event("x"), sel(), lambda sid, args: None, 1, lambda n: None)
-            with pytest.raises(NotImplementedError, match="Redis Streams"):
+            with pytest.raises(RuntimeError, match="Redis Streams"):
                 p0.persist_session({"pid": "p", "sid": "a", "namespace": "/", "rooms": [], "data": {}})
 
 

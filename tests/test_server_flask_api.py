@@ -456,7 +456,8 @@ def test_manage_session_false_is_accepted_and_session_still_works():
 @pytest.fixture
 def logging_restored():
     """Put back the level, handlers and propagation of tornado-sio's loggers after the test."""
-    names = ("tornado_sio.server", "tornado_sio.adapter", "tornado_sio.engine", "tornado_sio.http")
+    names = ("tornado_sio.server", "tornado_sio.adapter", "tornado_sio.engine", "tornado_sio.http",
+             "tornado_sio.connections")
     saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers),
                     logging.getLogger(name).propagate) for name in names}
     yield

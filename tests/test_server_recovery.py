@@ -104,8 +104,9 @@ class RecoveryTest(SocketIOTestCase):
         assert connect_reply(await second.connect(auth={"pid": reply["pid"], "offset": offset}))["sid"] != reply["sid"]
 
 
-def test_recovery_with_the_redis_message_queue_is_refused_at_start():
-    # The Redis adapter keeps no recovery state across processes yet: say so once,
-    # at construction, rather than as a warning at every disconnect.
-    with pytest.raises(ValueError, match="not available with message_queue"):
-        SocketIO(connection_state_recovery=True, message_queue="redis://127.0.0.1:1/0")
+def test_recovery_with_the_redis_message_queue_over_pubsub_is_refused_at_start():
+    # Pub/sub keeps nothing to replay: say so once, at construction, rather than as a
+    # warning at every disconnect (recovery across processes runs on Redis Streams).
+    with pytest.raises(ValueError, match="needs the Redis Streams transport"):
+        SocketIO(connection_state_recovery=True, message_queue="redis://127.0.0.1:1/0",
+                 message_queue_options={"transport": "pubsub"})

@@ -87,3 +87,30 @@ def test_run_accepts_flask_socketios_werkzeug_arguments(reloader):
     run_then_stop(sio, tornado.web.Application(sio.routes()), allow_unsafe_werkzeug=True,
                   reloader_options={"reloader_type": "stat"})
     assert sio.stopping is None
+
+
+def test_run_names_asyncio_loop_in_the_listening_line(reloader, caplog):
+    caplog.set_level(logging.INFO, logger="tornado_sio.server")
+    sio = SocketIO()
+    run_then_stop(sio, tornado.web.Application(sio.routes()), loop="asyncio")
+    assert any("(event loop: asyncio)" in r.getMessage() for r in caplog.records)
+
+
+def test_run_uses_uvloop_when_it_is_installed(reloader, caplog):
+    pytest.importorskip("uvloop", reason="uvloop is the optional 'fast' extra")
+    caplog.set_level(logging.INFO, logger="tornado_sio.server")
+    sio = SocketIO()
+    run_then_stop(sio, tornado.web.Application(sio.routes()), loop="auto")
+    assert any("(event loop: uvloop)" in r.getMessage() for r in caplog.records)
+
+
+def test_run_with_managed_gc_restores_the_collector_thresholds_when_stopped(reloader):
+    import gc
+
+    before = gc.get_threshold()
+    sio = SocketIO()
+    try:
+        run_then_stop(sio, tornado.web.Application(sio.routes()), loop="asyncio", managed_gc=True)
+        assert gc.get_threshold() == before
+    finally:
+        gc.unfreeze()

@@ -3,10 +3,12 @@ transport cannot write right now, never queued; a normal emit is queued."""
 
 import asyncio
 import json
+from typing import Any, ClassVar, Dict
 
 from tornado.testing import gen_test
 
 from tests.base import SocketIOTestCase
+from tests.hardening_support import RawFrames
 from tests.rawclient import RawPolling, RawWebSocket
 
 
@@ -15,6 +17,8 @@ def events(packets):
 
 
 class VolatileTest(SocketIOTestCase):
+    socketio_options: ClassVar[Dict[str, Any]] = {"cors_allowed_origins": "*", "max_send_buffer": 32_000_000}
+
     def only_socket(self):
         (socket,) = self.socketio.adapter.by_sid.values()
         return socket
@@ -50,15 +54,21 @@ class VolatileTest(SocketIOTestCase):
         self.socketio.emit("v", 1, volatile=True)
         assert await ws.recv_event() == ["v", 1]
 
-    @gen_test
+    @gen_test(timeout=30)
     async def test_websocket_with_data_still_buffered_is_not_writable(self):
-        ws = await RawWebSocket.open(self.base_url)
-        await ws.connect()
+        ws = await RawFrames.open(self.get_http_port(), rcvbuf=4096)  # a slow reader: it reads only later
+        await ws.send_frame("40")
+        assert (await ws.recv_text()).startswith("40{")
         conn = self.only_socket().client.conn
-        wire = conn._wire
-        wire.write_pending = lambda: True  # as when the kernel did not take everything
-        assert conn.writable is False
+        blob = "z" * 262144
+        sent = 0
+        while conn.writable and sent < 60:  # at most 15.7 MB, under this test's max_send_buffer
+            self.socketio.emit("blob", sent, blob)
+            sent += 1
+            await asyncio.sleep(0.01)  # the emit is written on a later turn of the loop
+        assert conn.writable is False, "the kernel took 60 blobs of 256 KiB that nobody read"
         self.socketio.emit("v", 1, volatile=True)  # dropped: nothing written
-        del wire.write_pending
         self.socketio.emit("n", 2)
-        assert await ws.recv_event() == ["n", 2]
+        received = [json.loads((await ws.recv_text())[2:]) for _ in range(sent + 1)]
+        assert received == [["blob", i, blob] for i in range(sent)] + [["n", 2]]
+        ws.close()

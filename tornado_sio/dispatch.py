@@ -30,8 +30,8 @@ from .context import bind
 from .engine.connection import Connection
 from .exceptions import ConnectionRefusedError, ProtocolError
 from .middleware import DROP, after_middleware, filter_packet, notify_outgoing, run_connection_middlewares
-from .protocol.outgoing import prepare
-from .protocol.socketio import Decoder, SIOPacket, SIOType, is_binary
+from .protocol.serializer import get_serializer
+from .protocol.socketio import SIOPacket, SIOType, is_binary
 from .recovery import recover
 from .registry import NO_ACK, SPECIAL_EVENTS, Handler, Registry, positional_capacity, settle
 from .socket import Client, DisconnectReason, Socket, SocketState
@@ -83,6 +83,9 @@ class Dispatcher:
         threads = self.options.handler_threads
         #: The threads plain handlers run in (``handler_threads``); None: on the IOLoop.
         self.pool = ThreadPoolExecutor(threads, "tornado-sio-handler") if threads else None
+        #: The server's parser (``serializer``); its encode-once ``prepare`` is kept as a plain function.
+        self.serializer = get_serializer(self.options.serializer)
+        self.prepare = self.serializer.prepare
 
     # -- the engine's ConnectionHandler interface ---------------------------
 
@@ -90,9 +93,8 @@ class Dispatcher:
         """A connection opened (Engine.IO or SockJS session): give it a decoder."""
         self.server.ensure_started()
         options = self.options
-        conn.data = Client(conn, Decoder(max_attachments=options.max_attachments,
-                                         max_attachment_bytes=options.max_http_buffer_size,
-                                         max_depth=options.max_depth))
+        conn.data = Client(conn, self.serializer.decoder(options.max_attachments, options.max_http_buffer_size,
+                                                         options.max_depth))
         return None
 
     def connection_message(self, conn: Connection, data: Union[str, bytes]) -> None:
@@ -150,8 +152,8 @@ class Dispatcher:
         auth = convert_json(self.options.json, packet.data, False)
         if not self.registry.accepts(namespace, auth):
             client.note("bad namespace", "refused unknown namespace %s", namespace)
-            client.conn.send_message(prepare(SIOPacket(SIOType.CONNECT_ERROR, namespace,
-                                                       {"message": "Invalid namespace"})))
+            client.conn.send_message(self.prepare(SIOPacket(SIOType.CONNECT_ERROR, namespace,
+                                                            {"message": "Invalid namespace"})))
             return
         wanted = self.server.recovery.wanted(auth)
         if wanted is not None:
@@ -170,7 +172,7 @@ class Dispatcher:
             self.server.adapter.add_all(socket.sid, rooms)
             for data in session.get("missed_packets") or ():
                 if isinstance(data, list) and data:  # sent right after the CONNECT reply
-                    socket.held.append(prepare(SIOPacket(SIOType.EVENT, namespace, data)))
+                    socket.held.append(self.prepare(SIOPacket(SIOType.EVENT, namespace, data)))
         chain = self.registry.chain(self.registry.middlewares, namespace)
         if session is not None and recovery.skip_middlewares:
             chain = []
@@ -228,6 +230,7 @@ class Dispatcher:
         else:
             log.error("connect handler failed (sid %s, namespace %s); refusing", socket.sid, socket.namespace,
                       exc_info=(type(exc), exc, exc.__traceback__))
+            self.server.observers.failed(socket.namespace, "connect", exc)
         self.refuse(socket, _REFUSED)
 
     def decide_connect(self, socket: Socket, result: Any) -> None:
@@ -238,6 +241,7 @@ class Dispatcher:
             self.refuse(socket, _REFUSED)
         elif socket.state == SocketState.CONNECTING:
             self.accept(socket)
+        self.server.observers.connected(socket)
 
     def accept(self, socket: Socket) -> None:
         socket.client.conn.mark_connected()
@@ -258,7 +262,7 @@ class Dispatcher:
         """Run the disconnect handler (if the socket was connected) and free everything."""
         if socket.state == SocketState.DISCONNECTED:
             return
-        if socket.end():
+        if was_connected := socket.end():
             for event in ("disconnecting", "disconnect"):  # disconnecting: rooms() still lists them
                 handler = self.registry.special(socket.namespace, event)
                 if handler is not None:
@@ -266,6 +270,7 @@ class Dispatcher:
                     self.invoke(socket, handler, args, None, event, (reason,))
             self.server.recovery.socket_left(socket, reason)
         self.forget(socket)
+        self.server.observers.disconnected(socket, reason, was_connected)
 
     def forget(self, socket: Socket) -> None:
         """Drop every trace of *socket*: acks, rooms, and its place in the client."""
@@ -285,6 +290,7 @@ class Dispatcher:
         data = packet.data
         event = data[0]
         args = tuple(data[1:]) if self.options.json is None else tuple(convert_json(self.options.json, data[1:], False))
+        self.server.observers.received(socket, event, args)
         registry = self.registry
         middleware = registry.packet_middleware(socket.namespace) if registry.packet_middlewares else None
         if middleware is not None:
@@ -341,14 +347,14 @@ class Dispatcher:
             if result is not None and inspect.isawaitable(result):
                 if not self.options.async_handlers and event not in SPECIAL_EVENTS:
                     socket.running = True
-                self.tasks.spawn(self.finish_handler(socket, result, ack_id, event))
+                self.tasks.spawn(self.finish_handler(socket, result, ack_id, event, perf_counter()))
                 return
         if ack_id is not None and result is not NO_ACK:
             self.send_ack(socket, ack_id, result)
 
     async def finish_handler(self, socket: Socket, awaitable: Awaitable[Any], ack_id: Optional[int],
-                             event: str) -> None:
-        """Await an ``async def`` (or pooled) handler, answer its ack, then run the client's next event."""
+                             event: str, started: float = 0.0) -> None:
+        """Await an async (or pooled) handler called at *started*, answer its ack, then run the client's next event."""
         try:
             try:
                 result = await settle(awaitable)
@@ -357,6 +363,7 @@ class Dispatcher:
             if ack_id is not None and result is not NO_ACK:
                 self.send_ack(socket, ack_id, result)
         finally:
+            self.server.observers.timed(socket, event, perf_counter() - started, self.options.slow_handler_threshold)
             if event not in SPECIAL_EVENTS and not self.options.async_handlers:
                 socket.running = False
                 self.drain_queue(socket)
@@ -394,6 +401,7 @@ class Dispatcher:
         finally:
             plain_calls.depth -= 1
             held = perf_counter() - started
+            self.server.observers.timed(socket, what, held, self.options.slow_handler_threshold)
             limit = self.options.slow_handler_warning
             if limit is not None and held > limit:
                 # keyed by the handler, not the event name: a catch-all must not grow the set per name
@@ -409,6 +417,7 @@ class Dispatcher:
         Returns what answers the event's ack: the error handler's return value
         (an awaitable of it for an async or pooled one), or :data:`NO_ACK`.
         """
+        self.server.observers.failed(socket.namespace, event, exc)
         error_handler = self.registry.error_handler(socket.namespace)
         if error_handler is None:
             log.error("handler for %r failed (sid %s, namespace %s)", event, socket.sid, socket.namespace,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional, Tupl
 from .context import bind
 from .exceptions import ConnectionRefusedError, PacketRejected, ProtocolError
 from .protocol.outgoing import Prepared
-from .protocol.socketio import Decoder, SIOPacket, SIOType
+from .protocol.socketio import SIOPacket, SIOType
 from .registry import NO_ACK, Handler, settle
 from .socket import Socket
 
@@ -167,12 +167,9 @@ def reject(dispatcher: Dispatcher, socket: Socket, event: str, exc: BaseExceptio
 def notify_outgoing(dispatcher: Dispatcher, socket: Socket, prepared: Prepared) -> None:
     """Tell the ``on_any_outgoing`` listeners of an EVENT written to *socket* (Node's
     ``notifyOutgoingListeners``): ``listener(sid, event, *args)``. The packet is decoded
-    again from its text, which costs only while listeners exist."""
-    decoder = Decoder()
+    again in the server's parser, which costs only while listeners exist."""
     try:
-        packet = decoder.feed(prepared.sio_text)
-        for attachment in prepared.attachments:
-            packet = decoder.feed(attachment)
+        packet = dispatcher.serializer.decode_prepared(prepared)
     except ProtocolError:
         return
     if packet is None or packet.type not in (SIOType.EVENT, SIOType.BINARY_EVENT):

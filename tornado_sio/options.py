@@ -14,12 +14,13 @@ class.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 __all__ = ["Options", "Origins", "Namespaces", "Cookie", "InitialHeaders", "LoggerSetting", "TRANSPORTS",
-           "COOKIE_DEFAULTS", "COOKIE_ATTRIBUTES", "ORIGIN_CHECKS_OFF", "ASYNC_MODES", "RECOVERY_DEFAULTS",
-           "recovery_settings"]
+           "COOKIE_DEFAULTS", "COOKIE_ATTRIBUTES", "ORIGIN_CHECKS_OFF", "ASYNC_MODES", "SERIALIZERS",
+           "RECOVERY_DEFAULTS", "recovery_settings"]
 
 #: ``cors_allowed_origins``: None (same origin), ``'*'``, one origin, a list, or a predicate.
 Origins = Union[None, str, Sequence[str], Callable[[str], bool]]
@@ -41,6 +42,9 @@ COOKIE_DEFAULTS: Dict[str, Any] = {"name": "io", "path": "/", "httponly": True, 
 
 #: ``logger`` / ``engineio_logger``: False (leave logging as configured), True (INFO to stderr), or a Logger.
 LoggerSetting = Union[bool, logging.Logger]
+
+#: The ``serializer`` values accepted: ``default`` is python-socketio's name for ``json``.
+SERIALIZERS = ("json", "default", "msgpack")
 
 #: The ``async_mode`` values accepted: tornado-sio runs on Tornado's IOLoop only.
 ASYNC_MODES = (None, "tornado")
@@ -92,7 +96,8 @@ class Options:
 
     Endpoint and policy
         ``path``, ``transports``, ``allow_upgrades``, ``cors_allowed_origins``,
-        ``cors_credentials``, ``allow_request``, ``websocket_compression``.
+        ``cors_credentials``, ``allow_request``, ``websocket_compression``,
+        ``websocket_owned``.
     Heartbeat and deadlines (seconds)
         ``ping_interval``, ``ping_timeout``, ``connect_timeout``, ``upgrade_timeout``,
         ``ack_timeout``.
@@ -101,12 +106,14 @@ class Options:
         ``max_packets``, ``max_attachments``, ``max_depth``, ``max_pending_events``,
         ``max_pending_acks``.
     Socket.IO
-        ``namespaces``, ``async_handlers``, ``always_connect``, ``json``, ``manage_session``,
-        ``connection_state_recovery``.
+        ``namespaces``, ``async_handlers``, ``always_connect``, ``json``, ``serializer``,
+        ``manage_session``, ``connection_state_recovery``.
     Where handlers run
-        ``async_mode``, ``handler_threads``, ``slow_handler_warning``.
+        ``async_mode``, ``handler_threads``, ``slow_handler_warning``, ``slow_handler_threshold``.
     Logging
-        ``logger``, ``engineio_logger``.
+        ``logger``, ``engineio_logger``, ``log_connections``, ``log_json``.
+    Metrics
+        ``metrics``, ``metrics_path``, ``metrics_port``, ``metrics_host``.
     Message queue
         ``message_queue``, ``channel``, ``write_only``, ``message_queue_options``,
         ``client_manager``.
@@ -130,6 +137,9 @@ class Options:
     allow_request: Optional[Callable[[Any], bool]] = None
     #: permessage-deflate on WebSocket connections.
     websocket_compression: bool = False
+    #: After the 101, a WebSocket moves to tornado-sio's own connection (``http/owned.py``);
+    #: False keeps every WebSocket on Tornado's ``WebSocketHandler``.
+    websocket_owned: bool = True
     #: A cookie holding the sid on the polling handshake response, for sticky load balancing
     #: (see :data:`Cookie`; ``docs/limits.md``). None: no cookie, as Node's engine.io >= 4.
     cookie: Cookie = None
@@ -178,6 +188,11 @@ class Options:
     #: A JSON module (``dumps`` and ``loads``) for event data, as Flask-SocketIO's ``json``:
     #: outgoing data goes through its ``dumps``, incoming through its ``loads``. None: strict JSON.
     json: Any = None
+    #: The Socket.IO parser the clients use, one per server (see :data:`SERIALIZERS`): ``'json'``
+    #: (``socket.io-parser``, every client's default; python-socketio's ``'default'``) or
+    #: ``'msgpack'`` (``socket.io-msgpack-parser``, python-socketio's ``serializer='msgpack'``;
+    #: the ``msgpack`` extra). msgpack serves no SockJS fallback (``docs/msgpack.md``).
+    serializer: str = "json"
     #: Flask-SocketIO's ``manage_session``. Tornado has no HTTP session to share, so ``session``
     #: is always a dict per connection that tornado-sio manages; False is accepted and logged.
     manage_session: bool = True
@@ -197,6 +212,9 @@ class Options:
     handler_threads: int = 0
     #: Seconds a plain handler may hold the IOLoop before a WARNING names its event; None: never.
     slow_handler_warning: Optional[float] = 0.1
+    #: Seconds a handler (plain, or ``async def`` from start to end) may take before
+    #: observers' ``handler_slow`` hears of it (metrics, logs; :mod:`tornado_sio.observe`); 0: never.
+    slow_handler_threshold: float = 1.0
 
     # -- logging -----------------------------------------------------------
     #: The Socket.IO layer's logging (``tornado_sio.server``, ``tornado_sio.adapter``):
@@ -204,9 +222,27 @@ class Options:
     logger: LoggerSetting = False
     #: The same for the Engine.IO and HTTP layers (``tornado_sio.engine``, ``tornado_sio.http``).
     engineio_logger: LoggerSetting = False
+    #: One INFO line per connection event (connect, upgrade, namespace connect and disconnect,
+    #: disconnect with its reason) on ``tornado_sio.connections`` (:mod:`tornado_sio.logs`).
+    log_connections: bool = False
+    #: Handlers that ``logger=True``/``engineio_logger=True``/``log_connections`` add write JSON
+    #: lines (:class:`tornado_sio.logs.JSONFormatter`) instead of text.
+    log_json: bool = False
+
+    # -- metrics -------------------------------------------------------------
+    #: Serve Prometheus metrics (:mod:`tornado_sio.metrics`; ``pip install tornado-sio[metrics]``)
+    #: at ``metrics_path`` on the application's own port.
+    metrics: bool = False
+    #: Where ``metrics=True`` serves them.
+    metrics_path: str = "/metrics"
+    #: Also (or only) serve the metrics on this port of their own, at ``metrics_path``; None: no port.
+    metrics_port: Optional[int] = None
+    #: The address ``metrics_port`` listens on.
+    metrics_host: str = "127.0.0.1"
 
     # -- message queue ---------------------------------------------------
-    #: ``redis://host:port/db`` to share emits and rooms with other processes.
+    #: ``redis://host:port/db`` to share emits and rooms with other processes, or a
+    #: Redis Cluster's ``redis+cluster://host:port,host:port`` (sharded pub/sub).
     message_queue: Optional[str] = None
     #: The pub/sub channel (prefix) on the message queue.
     channel: Optional[str] = None
@@ -242,6 +278,11 @@ class Options:
         if self.json is not None and not (callable(getattr(self.json, "dumps", None))
                                           and callable(getattr(self.json, "loads", None))):
             raise ValueError("json must be a module or object with dumps() and loads()")
+        if self.serializer not in SERIALIZERS:
+            raise ValueError(f"serializer={self.serializer!r}: known are {', '.join(SERIALIZERS)} "
+                             "(pickle is not offered: it would run code a client sends)")
+        if self.serializer == "msgpack" and importlib.util.find_spec("msgpack") is None:
+            raise ImportError("serializer='msgpack' needs the msgpack package: pip install 'tornado-sio[msgpack]'")
         if int(self.handler_threads) < 0:
             raise ValueError("handler_threads must be 0 (handlers on the IOLoop) or a number of threads")
         self.transports = tuple(self.transports)
@@ -255,10 +296,15 @@ class Options:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or None")
+        if not self.slow_handler_threshold >= 0:
+            raise ValueError("slow_handler_threshold must be 0 (off) or positive")
         for name in ("max_http_buffer_size", "max_send_buffer", "max_packets", "max_attachments",
                      "max_depth", "max_pending_events", "max_pending_acks"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        self.metrics_path = "/" + self.metrics_path.strip("/")
+        if self.metrics_port is not None and not 0 <= int(self.metrics_port) < 65536:
+            raise ValueError("metrics_port must be None or a port number (0: any free port)")
         if self.max_connections is not None and self.max_connections < 0:
             raise ValueError("max_connections must be None or at least 0")
         self.ping_interval = float(self.ping_interval)
@@ -270,12 +316,9 @@ class Options:
         if self.initial_headers is not None and not (callable(self.initial_headers)
                                                      or isinstance(self.initial_headers, dict)):
             raise ValueError("initial_headers must be None, a dict or a callable")
+        # With message_queue, recovery runs on the Redis Streams transport: the Redis adapter
+        # chooses it, and refuses at start-up what cannot work (pub/sub, python-socketio's format).
         self.connection_state_recovery = recovery_settings(self.connection_state_recovery)
-        if self.connection_state_recovery and self.message_queue is not None and self.client_manager is None:
-            # Said at start, not as a warning at every disconnect: the Redis adapter keeps
-            # no recovery state yet (that needs Redis Streams, as @socket.io/redis-streams-adapter).
-            raise ValueError("connection_state_recovery is not available with message_queue yet: the Redis "
-                             "adapter keeps no recovery state across processes")
         self.message_queue_options = dict(self.message_queue_options or {})
         self.sockjs_settings = dict(self.sockjs_settings or {})
 

@@ -24,11 +24,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from tornado.ioloop import IOLoop
 
-from . import context
+from . import context, runtime
 from .adapter.base import Adapter, BroadcastOptions, Rooms, room_set
 from .adapter.memory import MemoryAdapter
+from .admin import AdminUI
 from .dispatch import Dispatcher, convert_json
 from .engine.server import EngineServer
+from .logs import CONNECTIONS_LOGGER, socket_event, stderr_handler
+from .observe import Observable, Observer, Observers
 from .operations import Operations, event_args
 from .options import ORIGIN_CHECKS_OFF, LoggerSetting, Options
 from .protocol.socketio import SIOPacket, SIOType
@@ -44,7 +47,7 @@ log = logging.getLogger("tornado_sio.server")
 
 #: The loggers ``logger=`` and ``engineio_logger=`` configure.
 LOGGERS = {"logger": ("tornado_sio.server", "tornado_sio.adapter"),
-           "engineio_logger": ("tornado_sio.engine", "tornado_sio.http")}
+           "engineio_logger": ("tornado_sio.engine", "tornado_sio.http", CONNECTIONS_LOGGER)}
 
 
 def build_adapter(options: Options) -> Adapter:
@@ -53,9 +56,9 @@ def build_adapter(options: Options) -> Adapter:
         adapter: Adapter = options.client_manager(options)
         return adapter
     if options.message_queue is not None:
-        from .adapter.redis import RedisAdapter  # optional dependency: imported on demand
+        from .adapter.redis import NodeRedisAdapter, RedisAdapter, is_node_format  # optional: imported on demand
 
-        return RedisAdapter(options)
+        return NodeRedisAdapter(options) if is_node_format(options) else RedisAdapter(options)
     return MemoryAdapter(options)
 
 
@@ -86,7 +89,26 @@ def configure_logging(options: Options) -> None:
             else:
                 ours.setLevel(min(ours.getEffectiveLevel(), logging.INFO))
                 if not ours.handlers and not logging.getLogger().handlers:
-                    ours.addHandler(logging.StreamHandler())
+                    ours.addHandler(stderr_handler(options.log_json))
+    if options.log_connections:
+        lines = logging.getLogger(CONNECTIONS_LOGGER)
+        lines.setLevel(min(lines.getEffectiveLevel(), logging.INFO))
+        if not lines.handlers and not logging.getLogger().handlers:
+            lines.addHandler(stderr_handler(options.log_json))
+
+
+class SocketLog(Observer):
+    """``log_connections``: a line per namespace connect and disconnect (:func:`tornado_sio.logs.socket_event`)."""
+
+    def socket_connected(self, socket: Any) -> None:
+        socket_event("socket connect", socket)
+
+    def socket_disconnected(self, socket: Any, reason: str) -> None:
+        socket_event("socket disconnect", socket, reason)
+
+
+#: The one :class:`SocketLog` (it keeps no state): registered while ``log_connections`` is on.
+SOCKET_LOG = SocketLog()
 
 
 def add_routes(app: Any, rules: List[Any]) -> None:
@@ -112,7 +134,7 @@ def debug_mode(app: Any, debug: bool, log_output: bool) -> None:
 
 
 async def serve(socketio: SocketIO, app: Any, host: str, port: int, reload: bool, extra_files: List[str],
-                server_kwargs: Dict[str, Any]) -> None:
+                server_kwargs: Dict[str, Any], managed_gc: bool = False) -> None:
     """:meth:`SocketIO.run`'s loop: start, listen, wait for a signal or ``stop()``, shut down."""
     stop = socketio.stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -126,15 +148,18 @@ async def serve(socketio: SocketIO, app: Any, host: str, port: int, reload: bool
             autoreload.watch(path)
     await socketio.start()
     server = app.listen(port, host, **server_kwargs)
-    log.info("listening on http://%s:%d", host, port)
+    collector = runtime.ManagedGC().start() if managed_gc else None
+    log.info("listening on http://%s:%d (event loop: %s)", host, port, runtime.loop_name(loop))
     await stop.wait()
     log.info("shutting down")
+    if collector is not None:
+        collector.stop()
     server.stop()
     await socketio.shutdown()
     await asyncio.wait_for(server.close_all_connections(), 3)
 
 
-class SocketIO(Operations, Registers):
+class SocketIO(Operations, Registers, Observable, AdminUI):
     """A Socket.IO server on Tornado, with Flask-SocketIO's programming model.
 
     ::
@@ -164,12 +189,17 @@ class SocketIO(Operations, Registers):
 
     def __init__(self, app: Any = None, *, options: Optional[Options] = None, **kwargs: Any) -> None:
         self.registry = Registry()
+        #: Who watches this server (:meth:`observe`; the Admin UI, metrics, logs).
+        self.observers = Observers()
         #: The loop the server lives on, bound at the first connection or :meth:`start`.
         self.home = LoopHome()
         self.started: Optional[asyncio.Future[None]] = None
         #: Set by :meth:`run` while it runs; :meth:`stop` sets it.
         self.stopping: Optional[asyncio.Event] = None
         self.emitter: Any = None
+        #: The Prometheus metrics (:class:`tornado_sio.metrics.Metrics`) with ``metrics=True`` or
+        #: ``metrics_port``; None otherwise.
+        self.metrics: Any = None
         self.configure(Options.build(options, **kwargs))
         if app is not None:
             self.init_app(app)
@@ -186,9 +216,15 @@ class SocketIO(Operations, Registers):
         #: Where rooms live and emits go: see :mod:`tornado_sio.adapter`.
         self.adapter: Adapter = build_adapter(options)
         self.adapter.on_server_event(self.server_event_received)
+        self.observers.attach(self.adapter)
         self.recovery = Recovery(options, self.adapter)
         self.sockjs_endpoint: Any = None
         configure_logging(options)
+        (self.observe if options.log_connections else self.unobserve)(SOCKET_LOG)
+        if (options.metrics or options.metrics_port is not None) and self.metrics is None:
+            from .metrics import Metrics  # optional dependency (prometheus_client): imported on demand
+
+            self.metrics = Metrics(self)
         if not options.manage_session:
             log.info("manage_session=False: Tornado has no HTTP session to share; `session` is the "
                      "connection's own dict either way")
@@ -258,6 +294,7 @@ class SocketIO(Operations, Registers):
         opts = BroadcastOptions(ns, rooms, room_set(skip_sid) if skip_sid else frozenset(), ignore_queue,
                                 volatile, compress)
         packet = SIOPacket(SIOType.EVENT, ns, data)
+        self.adapter.emits += 1
         if callback is None:
             self.adapter.broadcast(packet, opts)
             return
@@ -280,13 +317,14 @@ class SocketIO(Operations, Registers):
         if self.loop is not None or self.options.message_queue is None or running_loop() is not None:
             return None
         if self.emitter is None:
-            from .emitter import Emitter  # needs the redis package: imported on demand
+            from .emitter import Emitter, stream_options  # needs the redis package: imported on demand
 
             extra = self.options.message_queue_options
             self.emitter = Emitter(self.options.message_queue, self.options.channel,
                                    format=extra.get("format", "native"), serializer=extra.get("serializer", "json"),
                                    redis_options=extra.get("redis_options"),
-                                   timeout=extra.get("connect_timeout", 5.0))
+                                   timeout=extra.get("connect_timeout", 5.0), sharded=extra.get("sharded", True),
+                                   **stream_options(self.adapter))
         return self.emitter
 
     # ------------------------------------------------------------------
@@ -382,6 +420,8 @@ class SocketIO(Operations, Registers):
         if self.loop is None:
             self.home.bind(running_loop() or IOLoop.current().asyncio_loop)  # type: ignore[attr-defined]
             self.engine.sweeper.add_job(self.dispatcher.expire_acks, 1.0)
+            if self.metrics is not None and self.options.metrics_port is not None:
+                self.metrics.listen()  # an address in use raises here: run() and start() stop with it
             if self.options.cors_allowed_origins is ORIGIN_CHECKS_OFF:
                 log.warning("cors_allowed_origins=[]: origin checks are off; any web page may connect")
         if self.started is None:
@@ -427,10 +467,15 @@ class SocketIO(Operations, Registers):
         from .http.sockjs import SockJSEndpoint
 
         rules = endpoint_routes(self.engine, self.options)
-        if self.options.sockjs:
+        if self.options.sockjs and not self.dispatcher.serializer.text:
+            # SockJS carries text and its clients speak the JSON parser: see docs/msgpack.md
+            log.info("serializer=%r: the SockJS fallback is not served", self.options.serializer)
+        elif self.options.sockjs:
             if self.sockjs_endpoint is None:
                 self.sockjs_endpoint = SockJSEndpoint(self.dispatcher, self.engine, self.options)
             rules = rules + self.sockjs_endpoint.routes()
+        if self.metrics is not None and self.options.metrics:
+            rules = rules + self.metrics.routes()
         return rules + clientjs.routes()
 
     @property
@@ -462,11 +507,14 @@ class SocketIO(Operations, Registers):
             endpoint.stop()
         if self.dispatcher.pool is not None:
             self.dispatcher.pool.shutdown(wait=False)
+        if self.metrics is not None:
+            self.metrics.stop()
         await self.adapter.stop()
 
     def run(self, app: Any, host: Optional[str] = None, port: Optional[int] = None, debug: bool = False,
             use_reloader: Optional[bool] = None, log_output: Optional[bool] = None,
-            extra_files: Optional[List[str]] = None, **server_kwargs: Any) -> None:
+            extra_files: Optional[List[str]] = None, loop: Optional[str] = None, managed_gc: bool = False,
+            **server_kwargs: Any) -> None:
         """Listen and run the IOLoop until SIGINT/SIGTERM or :meth:`stop`, then shut down gracefully.
 
         Flask-SocketIO's arguments map to Tornado: *host* (default 127.0.0.1),
@@ -480,6 +528,15 @@ class SocketIO(Operations, Registers):
         75 s (Tornado's default keeps an idle keep-alive connection for an hour)
         and ``body_timeout`` 30 s (Tornado's default waits forever for a slow
         body). The signal handlers are in place before "listening" is logged.
+
+        The loop is uvloop when it is installed (the ``fast`` extra), else
+        asyncio's own; *loop* (``"auto"``, ``"uvloop"``, ``"asyncio"``; default:
+        the ``TORNADO_SIO_LOOP`` environment variable, else ``"auto"``) chooses,
+        and the "listening" line names it (:func:`tornado_sio.runtime.run`).
+        ``managed_gc=True`` runs :class:`~tornado_sio.runtime.ManagedGC` once
+        listening: short collections with tens of thousands of connections, at
+        the cost of keeping an application's reference cycles that formed in
+        objects older than half a second (see its docstring).
         """
         for flask_only in ("allow_unsafe_werkzeug", "reloader_options"):
             server_kwargs.pop(flask_only, None)
@@ -490,7 +547,7 @@ class SocketIO(Operations, Registers):
 
         reload = debug if use_reloader is None else use_reloader
         try:
-            asyncio.run(serve(self, app, host, port, reload, extra_files or [], server_kwargs))
+            runtime.run(serve(self, app, host, port, reload, extra_files or [], server_kwargs, managed_gc), loop)
         finally:
             self.stopping = None
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tupl
 from .adapter.base import AckTarget, SocketDetails
 from .engine.connection import Connection, HandshakeRequest
 from .exceptions import DisconnectedError, TornadoSIOError
-from .protocol.outgoing import Prepared, prepare
-from .protocol.socketio import Decoder, SIOPacket, SIOType
+from .protocol.outgoing import Prepared
+from .protocol.serializer import PacketDecoder
+from .protocol.socketio import SIOPacket, SIOType
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
@@ -70,7 +71,7 @@ class Client:
 
     __slots__ = ("conn", "decoder", "sockets", "noted", "session")
 
-    def __init__(self, conn: Connection, decoder: Decoder) -> None:
+    def __init__(self, conn: Connection, decoder: PacketDecoder) -> None:
         self.conn = conn
         self.decoder = decoder
         self.sockets: Dict[str, Socket] = {}
@@ -167,6 +168,8 @@ class Socket:
         if state == SocketState.CONNECTED:
             if self.dispatcher.registry.any_outgoing:
                 self.dispatcher.outgoing(self, prepared)
+            if self.server.observers.event_sent:
+                self.server.observers.sent(self, prepared)
             self.client.conn.send_message(prepared)
         elif state == SocketState.CONNECTING:
             if len(self.held) >= self.server.options.max_pending_events:
@@ -177,7 +180,7 @@ class Socket:
 
     def send_packet(self, packet: SIOPacket) -> None:
         """Encode and send one packet."""
-        self.send(prepare(packet))
+        self.send(self.dispatcher.prepare(packet))
 
     def send_with_ack(self, packet: SIOPacket, target: AckTarget, timeout: Optional[float]) -> int:
         """Send *packet* with a fresh ack id for *target*; return the id.
@@ -190,7 +193,7 @@ class Socket:
                 f"socket {self.sid} has {len(self.acks)} unanswered acks (max_pending_acks)")
         ack_id = self.ack_seq
         packet.id = ack_id
-        prepared = prepare(packet)
+        prepared = self.dispatcher.prepare(packet)
         self.ack_seq += 1
         self.acks[ack_id] = (target, time.monotonic() + timeout if timeout else float("inf"))
         self.dispatcher.acks_pending(self)
@@ -206,7 +209,7 @@ class Socket:
         reply: Dict[str, Any] = {"sid": self.sid}
         if self.pid is not None:
             reply["pid"] = self.pid
-        conn.send_message(prepare(SIOPacket(SIOType.CONNECT, self.namespace, reply)))
+        conn.send_message(self.dispatcher.prepare(SIOPacket(SIOType.CONNECT, self.namespace, reply)))
         held, self.held = self.held, []
         for prepared in held:
             conn.send_message(prepared)
@@ -218,7 +221,7 @@ class Socket:
                   else SIOPacket(SIOType.CONNECT_ERROR, self.namespace, payload))
         self.state = SocketState.DISCONNECTED
         self.held = []
-        self.client.conn.send_message(prepare(packet))
+        self.client.conn.send_message(self.dispatcher.prepare(packet))
 
     def end(self) -> bool:
         """→ DISCONNECTED; return whether the socket was connected (its handler should run)."""

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from .engine.connection import HandshakeRequest
 from .protocol.outgoing import Prepared
-from .protocol.socketio import Decoder, SIOPacket, SIOType, encode
+from .protocol.socketio import SIOPacket, SIOType
 
 if TYPE_CHECKING:
     from .server import SocketIO
@@ -140,7 +140,8 @@ class SocketIOTestClient:
         #: (namespace, ack id) -> the server's ack arguments.
         self.acks: Dict[Tuple[str, int], List[Any]] = {}
         self.ack_seq = 0
-        self.decoder = Decoder(max_attachments=1000, max_attachment_bytes=1 << 40, max_depth=1000)
+        #: Decodes what the server sends, in the server's parser (``serializer``).
+        self.decoder = socketio.dispatcher.serializer.decoder(1000, 1 << 40, 1000)
         self.connect(namespace, query_string, headers, auth)
 
     # -- Flask-SocketIO's API ------------------------------------------------
@@ -263,19 +264,17 @@ class SocketIOTestClient:
             raise RuntimeError("not connected")
 
     def send_packet(self, packet: SIOPacket) -> None:
-        """Encode *packet* as a client would and hand it to the server, attachments after it."""
+        """Encode *packet* as a client would, in the server's parser, and hand it to the server
+        (a JSON packet's attachments after it)."""
         assert self.conn is not None
-        text, attachments = encode(packet)
         dispatcher = self.socketio.dispatcher
-        dispatcher.connection_message(self.conn, text)
-        for attachment in attachments:
-            dispatcher.connection_message(self.conn, attachment)
+        for message in dispatcher.serializer.encode(packet):
+            dispatcher.connection_message(self.conn, message)
 
     def receive(self, prepared: Prepared) -> None:
         """A packet from the server: decoded as a client would, then kept."""
-        parts: List[Union[str, bytes]] = [prepared.sio_text, *prepared.attachments]
-        for part in parts:
-            packet = self.decoder.feed(part)
+        for message in prepared.messages:
+            packet = self.decoder.feed(message)
             if packet is not None:
                 self.take(packet)
 

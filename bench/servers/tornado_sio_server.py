@@ -6,7 +6,7 @@ Behaviour shared by every server in bench/servers/:
   'bcast'    -> broadcast 'bcast' with the same arguments to the whole namespace
 
     python bench/servers/tornado_sio_server.py --port 8000 [--redis redis://127.0.0.1:6379/0]
-        [--loop asyncio|uvloop] [--gc default|managed] [--gc-report FILE] [--ping-interval S]
+        [--loop asyncio|uvloop] [--gc default|managed] [--gc-report FILE] [--ping-interval S] [--metrics]
 
 --loop uvloop runs on uvloop (tornado_sio.runtime.run); --gc managed applies
 tornado_sio.runtime.ManagedGC once listening; --gc-report writes the GC pauses
@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--gc-report", default=None, metavar="FILE",
                         help="measure GC pauses and sweep ticks; write them as JSON on SIGUSR2 and at exit")
     parser.add_argument("--ping-interval", type=float, default=None, help="Engine.IO ping interval, s")
+    parser.add_argument("--metrics", action="store_true",
+                        help="SocketIO(metrics=True), scraped (rendered) once a second as Prometheus would")
     parser.add_argument("--tracemalloc", default=None, metavar="DIR",
                         help="trace allocations; each SIGUSR1 writes DIR/snapshot-N.pickle (bench/profile_server.py)")
     args = parser.parse_args()
@@ -68,6 +70,8 @@ def main() -> None:
     kwargs = {"message_queue": args.redis} if args.redis else {}
     if args.ping_interval:
         kwargs["ping_interval"] = args.ping_interval
+    if args.metrics:
+        kwargs["metrics"] = True
     sio = SocketIO(cors_allowed_origins="*", **kwargs)
 
     @sio.on("echo")
@@ -105,6 +109,12 @@ def main() -> None:
         app.listen(args.port, "127.0.0.1", backlog=2048)
         loop = asyncio.get_running_loop()
         loop_used[0] = runtime.loop_name(loop)
+        if args.metrics:
+            def scrape() -> None:
+                sio.metrics.render()
+                loop.call_later(1.0, scrape)
+
+            loop.call_later(1.0, scrape)
         if args.gc == "managed":
             runtime.ManagedGC().start()
         if args.gc_report:

@@ -8,6 +8,7 @@
 //       opts go to io(); the driver adds forceNew:true and reconnection:false
 //       unless given. "share":"c0" opens the namespace of "url" on c0's
 //       Manager instead (one connection, several namespaces).
+//       opts {"parser":"msgpack"} uses socket.io-msgpack-parser.
 //   {"op":"on","id":"c1","event":"y"}         report every "y" received ("*": every event)
 //   {"op":"answer","id":"c1","event":"y","reply":[...]}
 //       when the server sends "y" with an ack id, answer with these args
@@ -112,6 +113,7 @@ function connect(cmd) {
   const c = client(id);
   if (c.socket) throw new Error(`client ${id} already exists`);
   const opts = Object.assign({ forceNew: true, reconnection: false }, fromJSON(cmd.opts || {}));
+  if (opts.parser === 'msgpack') opts.parser = require('socket.io-msgpack-parser'); // tests/test_msgpack_*.py
   let socket;
   if (cmd.share) {
     const other = clients.get(cmd.share);

@@ -135,6 +135,16 @@ class Adapter(abc.ABC):
         #: Who receives other servers' ``server_side_emit`` (see :meth:`on_server_event`).
         self.server_event_handler: Optional[
             Callable[[str, List[Any], Optional[Callable[[List[Any]], None]]], None]] = None
+        #: Told ``(namespace, room, sid, joined)`` each time a local socket joins or leaves a
+        #: room (its sid room included), while the server layer watches rooms
+        #: (:mod:`tornado_sio.observe`); None, the usual case, costs one test per change.
+        self.membership_listener: Optional[Callable[[str, str, str, bool], None]] = None
+        #: ``SocketIO.emit`` calls of this process that reached the adapter, since start.
+        self.emits = 0
+        #: Broadcast packets handed to local sockets (one per recipient), since start.
+        self.delivered = 0
+        #: ``volatile`` packets skipped for a local socket that could not take them right now.
+        self.volatile_dropped = 0
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -17,7 +17,8 @@ import uuid
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..exceptions import AckTimeout, DisconnectedError
-from ..protocol.outgoing import prepare
+from ..protocol.outgoing import Prepared
+from ..protocol.serializer import get_serializer
 from ..protocol.socketio import SIOPacket, SIOType
 from .base import AckCallback, Adapter, BroadcastOptions, Recipient, SocketDetails
 
@@ -44,6 +45,10 @@ class MemoryAdapter(Adapter):
         recovery = getattr(self.options, "connection_state_recovery", None)
         #: Connection state recovery's packets and sessions; None when it is off.
         self.recovery: Optional[SessionStore] = SessionStore(recovery) if recovery else None
+        #: The server's Socket.IO parser (``serializer``), and its ``prepare``, which encodes a
+        #: broadcast once for all its recipients.
+        self.serializer = get_serializer(getattr(self.options, "serializer", "json"))
+        self.prepare = self.serializer.prepare
 
     def add_socket(self, socket: Recipient) -> None:
         self.by_sid[socket.sid] = socket
@@ -70,6 +75,8 @@ class MemoryAdapter(Adapter):
                 self.room_opened(socket.namespace, room)
             members[sid] = socket
             joined[room] = None
+            if self.membership_listener is not None:
+                self.membership_listener(socket.namespace, room, sid, True)
 
     def delete(self, sid: str, room: str) -> None:
         socket = self.by_sid.get(sid)
@@ -77,6 +84,8 @@ class MemoryAdapter(Adapter):
         if socket is None or joined is None or room not in joined:
             return
         del joined[room]
+        if self.membership_listener is not None:
+            self.membership_listener(socket.namespace, room, sid, False)
         by_room = self.room_members.get(socket.namespace)
         if by_room is None:
             return
@@ -159,12 +168,25 @@ class MemoryAdapter(Adapter):
         an event (not volatile) gets an offset as its last argument and is kept for replay."""
         if self.recovery is not None:
             packet = self.recovery.record(packet, opts)
-        prepared = prepare(packet)
-        volatile = opts.volatile
-        for socket in self.recipients(opts):
-            if volatile and not socket.writable:
-                continue  # volatile: dropped, never queued, for a transport that cannot write now
+        self.deliver(self.prepare(packet), self.recipients(opts), opts.volatile)
+
+    def deliver(self, prepared: Prepared, recipients: Iterable[Recipient], volatile: bool) -> None:
+        """Send *prepared* to each of *recipients*, counted in :attr:`delivered`; a *volatile*
+        packet is skipped (counted in :attr:`volatile_dropped`) for a socket that cannot write now."""
+        targets = recipients if isinstance(recipients, list) else list(recipients)
+        if volatile:
+            dropped = 0
+            for socket in targets:
+                if socket.writable:
+                    socket.send(prepared)
+                else:
+                    dropped += 1  # volatile: dropped, never queued, for a transport that cannot write now
+            self.volatile_dropped += dropped
+            self.delivered += len(targets) - dropped
+            return
+        for socket in targets:
             socket.send(prepared)
+        self.delivered += len(targets)  # counted once per broadcast, not per recipient
 
     def broadcast_with_ack(self, packet: SIOPacket, opts: BroadcastOptions, on_ack: AckCallback,
                            timeout: Optional[float], on_count: Optional[Callable[[int], None]] = None) -> None:
@@ -177,6 +199,7 @@ class MemoryAdapter(Adapter):
                                  lambda args, sid=sid: on_ack(sid, args),  # type: ignore[misc]
                                  timeout)
             sent += 1
+        self.delivered += sent
         if on_count is not None:
             on_count(sent)
 

@@ -15,10 +15,12 @@ import secrets
 import time
 from typing import Any, Dict
 
+from ..logs import connection_event
 from ..options import Options
 from ..protocol import engineio as eio
 from .connection import ConnectionHandler, HandshakeRequest
 from .session import EngineSession, SessionState
+from .stats import EngineStats
 from .sweeper import Sweeper
 from .transport import FrameWriter
 from .wheel import TimingWheel
@@ -110,6 +112,8 @@ class EngineServer:
         self.sessions: dict[str, EngineSession] = {}
         #: Open connections against ``max_connections``; the SockJS endpoint counts here too.
         self.capacity = Capacity(options.max_connections)
+        #: What this server counts (messages, bytes, sessions opened and closed ...): :mod:`.stats`.
+        self.stats = EngineStats()
         #: The one periodic timer of this server (heartbeats, deadlines, ack expiry ...).
         self.sweeper = sweeper if sweeper is not None else Sweeper()
         #: The time source of every deadline (the sweeper's: ``time.monotonic`` unless a test fakes it).
@@ -159,6 +163,9 @@ class EngineServer:
         session.opened(self.handshake_packet(session))
         if session.closed:
             return None
+        self.stats.session_opened(transport)
+        if self.options.log_connections:
+            connection_event("connect", session.sid, transport, request.remote_ip)
         self.wake(session)
         return session
 

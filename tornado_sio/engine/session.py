@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from ..exceptions import ProtocolError
+from ..logs import connection_event
 from ..protocol import engineio as eio
 from ..protocol.outgoing import Item, Prepared, raw_binary, raw_text
 from ..protocol.wsframe import OP_BINARY, OP_TEXT, build_frame
@@ -84,6 +85,13 @@ _PROBE_PONG_FRAME = build_frame(eio.PROBE_PONG.encode(), OP_TEXT)
 
 class IllegalTransition(RuntimeError):
     """A session was asked to move between two states the table does not link (a bug)."""
+
+
+def _write(engine: EngineServer, wire: FrameWriter, frames: bytes) -> bool:
+    """Write control or handshake *frames* to *wire*, counted in the engine's ``bytes_out``
+    (messages are counted where they are sent, in ``send_message``)."""
+    engine.stats.bytes_out += len(frames)
+    return wire.write_frames(frames)
 
 
 def _frame_of(item: Item) -> bytes:
@@ -202,12 +210,20 @@ class _Session:
         if state is _OPEN:
             wire = self._wire
             if wire is not None:
-                if not wire.write_frames(prepared.ws_frames):
+                frames = prepared.ws_frames
+                stats = self.engine.stats
+                stats.messages_out += 1
+                stats.bytes_out += len(frames)
+                if prepared.attachments:  # each a binary MESSAGE of its own
+                    stats.messages_out += len(prepared.attachments)
+                if not wire.write_frames(frames):
                     self.abort("transport error")
                 return
         elif state >= _CLOSING:
             return
-        self._enqueue(prepared.eio_items)
+        items = prepared.eio_items
+        self.engine.stats.messages_out += len(items)
+        self._enqueue(items)
 
     def send_text(self, text: str) -> None:
         """Send one text MESSAGE (raw Engine.IO use)."""
@@ -231,7 +247,7 @@ class _Session:
         if wire is not None:
             self._wire = None
             if state is not _OPENING:
-                wire.write_frames(_CLOSE_FRAME)
+                _write(self.engine, wire, _CLOSE_FRAME)
             wire.close_transport()
             self._forget()
         else:
@@ -279,7 +295,7 @@ class _Session:
         wire = self._wire
         if wire is not None:
             frames = _frame_of(handshake) + b"".join(_frame_of(item) for item in self._drain())
-            if not wire.write_frames(frames):
+            if not _write(self.engine, wire, frames):
                 self.abort("transport error")
 
     def refused(self) -> None:
@@ -366,8 +382,9 @@ class _Session:
             self._queued_bytes += len(item)
         limit = self.engine.options.max_send_buffer
         if self._queued_bytes > limit:
-            log.warning("session %s: polling queue over %d bytes (client not reading); closing", self.sid, limit)
-            self._drain()
+            self.engine.stats.warn_once(log, "polling-overflow", "session %s: polling queue over %d bytes (client "
+                                        "not reading); closing (later ones at DEBUG)", self.sid, limit)
+            self.engine.stats.overflowed(len(self._drain()))
             self.close("transport error")
             return
         poll = self._poll
@@ -412,7 +429,7 @@ class _Session:
         if packet.type == eio.PacketType.PING and packet.data == eio.PING_PROBE:
             if self._state is _OPEN:
                 self._move(_UPGRADING)
-            wire.write_frames(_PROBE_PONG_FRAME)
+            _write(self.engine, wire, _PROBE_PONG_FRAME)
             self._enqueue((eio.NOOP,))
             return False
         if packet.type == eio.PacketType.UPGRADE and self._state is _UPGRADING:
@@ -430,10 +447,13 @@ class _Session:
         if poll is not None:
             poll.deliver([eio.NOOP])
         queued = [item for item in self._drain() if item != eio.NOOP]
-        if queued and not wire.write_frames(b"".join(_frame_of(item) for item in queued)):
+        if queued and not _write(self.engine, wire, b"".join(_frame_of(item) for item in queued)):
             self.abort("transport error")
             return
+        self.engine.stats.upgrades += 1
         log.debug("session %s upgraded to websocket", self.sid)
+        if self.engine.options.log_connections:
+            connection_event("upgrade", self.sid, "websocket", self.request.remote_ip)
 
     def end_probe(self, wire: FrameWriter) -> None:
         """The probing WebSocket closed or failed: the session stays on polling."""
@@ -467,10 +487,14 @@ class _Session:
             self.engine.forget(cast("EngineSession", self))
 
     def _tell_closed(self, reason: str) -> None:
+        engine = self.engine
+        engine.stats.session_closed(reason)
         try:
-            self.engine.handler.connection_closed(cast("EngineSession", self), reason)
+            engine.handler.connection_closed(cast("EngineSession", self), reason)
         except Exception:
             log.exception("connection_closed handler failed for session %s", self.sid)
+        if engine.options.log_connections:  # after its namespaces' lines
+            connection_event("disconnect", self.sid, self.transport, self.request.remote_ip, reason)
         # The handler is done with it: drop its state, which refers back to this
         # session. Without this cycle a closed connection is freed by reference
         # counting alone, even when runtime.ManagedGC froze it while it was open.
@@ -519,6 +543,7 @@ class EngineSession(_Session):
         if self.pong_deadline is not None:
             if now >= self.pong_deadline:
                 log.info("session %s: no pong in %.3fs; closing", self.sid, options.ping_timeout)
+                self.engine.stats.heartbeat_timeouts += 1
                 self.abort("ping timeout")
             return
         if now >= self.next_ping:
@@ -526,7 +551,7 @@ class EngineSession(_Session):
             wire = self._wire
             if wire is None:
                 self._enqueue((eio.PING,))
-            elif not wire.write_frames(_PING_FRAME):
+            elif not _write(self.engine, wire, _PING_FRAME):
                 self.abort("transport error")
 
     def pong(self, now: float) -> None:
@@ -560,6 +585,7 @@ class EngineSession(_Session):
             return
         kind = packet.type
         if kind == eio.PacketType.MESSAGE:
+            self.engine.stats.messages_in += 1
             data = packet.data
             self.engine.handler.connection_message(self, data if data is not None else "")
         elif kind == eio.PacketType.PONG:

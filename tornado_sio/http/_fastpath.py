@@ -14,6 +14,11 @@ it is here, so that a Tornado upgrade is checked in one file:
   ``_receive_frame_loop``, using ``_abort``, ``_send_pong``, ``_run_callback``,
   ``_received_pong``, ``_wire_bytes_in``, ``_decompressor`` and Tornado's C
   masking function (``tornado.util._websocket_mask``).
+  Since the owned connection (``http/owned.py``) carries plain WebSockets,
+  this reader serves the connections that stay on Tornado's handler: TLS,
+  permessage-deflate (where Tornado's own reader runs), ``websocket_owned=False``.
+* :func:`buffered_input` (``IOStream._read_buffer``): the bytes a detached
+  stream read past the upgrade request, handed to the owned connection.
 * :func:`write_stream`: ready frame bytes straight to the socket when Tornado's
   write buffer (``stream._write_buffer``) is empty: no Future, buffer entry or
   callback per write, most of the cost of a broadcast to many clients.
@@ -48,7 +53,9 @@ from ..protocol.wsframe import Close, Event, FrameParser, Message, Ping, Pong, W
 
 __all__ = [
     "TESTED_TORNADO",
+    "C_UNMASK",
     "attach_sockjs_session",
+    "buffered_input",
     "enabled",
     "expire_sessions",
     "keep_response_open",
@@ -72,6 +79,8 @@ _FRAME_COST = 1024
 #: 2x the parser's pure-Python one on small frames, 20x on 64 KiB. Tornado's own
 #: pure-Python fallback is slower than the parser's, so then the parser uses its own.
 _C_UNMASK = _websocket_mask if _websocket_mask is not _websocket_mask_python else None
+#: The same, for the owned connection (``http/owned.py``): None when Tornado's C speedups are not built.
+C_UNMASK = _C_UNMASK
 
 
 def _version_ok() -> bool:
@@ -288,6 +297,18 @@ def write_stream(stream: Any, data: bytes) -> None:
             return
         data = data[sent:]
     stream.write(data)
+
+
+def buffered_input(stream: Any) -> bytes:
+    """The bytes a detached ``IOStream`` read past the request head and holds unread (``_read_buffer``).
+
+    A conforming client sends nothing before the 101 (RFC 6455 4.1), so this is
+    almost always empty; the owned WebSocket connection parses what is there
+    as Tornado's reader would. Only called on the tested Tornado versions (the
+    owned path is not taken on others).
+    """
+    size = getattr(stream, "_read_buffer_size", 0)
+    return bytes(stream._read_buffer[:size]) if size else b""
 
 
 def router_sessions(router: Any) -> dict[str, Any]:

@@ -248,6 +248,7 @@ class PollingExchange(HTTPMessageDelegate):
         if session.closed:
             self.error(eio.ErrorCode.UNKNOWN_SID, why="session closed")
             return
+        self.endpoint.engine.stats.bytes_in += len(guard.body)
         try:
             packets = eio.decode_payload(bytes(guard.body), self.endpoint.config.max_packets)
             session.receive_all(packets)
@@ -311,7 +312,9 @@ class PollingExchange(HTTPMessageDelegate):
 
     def write_payload(self, items: list[Item], extra: Sequence[tuple[str, str]] = ()) -> None:
         headers = [*self.cors, *extra] if extra else self.cors
-        self.respond(200, eio.encode_payload(items).encode("utf-8"), _PAYLOAD_TYPE, headers, no_store=True)
+        body = eio.encode_payload(items).encode("utf-8")
+        self.endpoint.engine.stats.bytes_out += len(body)
+        self.respond(200, body, _PAYLOAD_TYPE, headers, no_store=True)
 
     def error(self, code: eio.ErrorCode, status: int | None = None, why: str = "", logged: bool = False) -> None:
         """Answer with the spec's JSON error body: 403 for FORBIDDEN, else 400 (or *status*)."""

@@ -12,6 +12,12 @@ probing an upgrade) completes its 101 and is then closed, leaving the session
 undisturbed: Node's engine.io does the same, and the spec says the server
 closes such a WebSocket.
 
+After the 101 a plain WebSocket is no longer this handler's: :func:`~tornado_sio.http.owned.take_over`
+moves it to tornado-sio's own connection (``http/owned.py``), and the handler
+is dropped. What follows is the path of the connections that stay here: TLS
+terminated by Tornado, permessage-deflate, ``websocket_owned=False``, an
+untested Tornado (each logged once).
+
 Incoming frames are read by the strict, fair reader of ``_fastpath``
 (``use_batched_reader``), which fails a connection that breaks RFC 6455 with
 the RFC's close code and tells :meth:`EngineWebSocketHandler.websocket_failed`
@@ -36,7 +42,8 @@ from ..exceptions import ProtocolError
 from ..protocol import engineio as eio
 from ._fastpath import use_batched_reader, write_stream
 from .endpoint import EndpointMixin
-from .policy import write_handshake_headers
+from .owned import owned_path_refusal, take_over
+from .policy import handshake_headers, write_handshake_headers
 
 __all__ = ["EngineWebSocketHandler"]
 
@@ -61,6 +68,7 @@ class EngineWebSocketHandler(EndpointMixin, WebSocketHandler):
             return
         sid = self.get_query_argument("sid", None)
         handshake = HandshakeRequest(self.request)
+        extra_headers: list[tuple[str, str]] = []
         if sid is not None:
             # An upgrade: the origin policy again (as for a polling request with a
             # sid); allow_request ran when the session was created.
@@ -80,6 +88,11 @@ class EngineWebSocketHandler(EndpointMixin, WebSocketHandler):
             if refusal is not None:
                 self.refuse(refusal)
                 return
+            extra_headers = handshake_headers(self.config, self.request)
+        if owned_path_refusal(self, self.config) is None:
+            await take_over(self, self.engine, handshake, self.upgrade_of, extra_headers)
+            return
+        if sid is None:
             write_handshake_headers(self, self.config)
         await super().get(*args, **kwargs)
 
@@ -139,6 +152,7 @@ class EngineWebSocketHandler(EndpointMixin, WebSocketHandler):
         self.session = session
 
     def on_message(self, message: str | bytes) -> None:
+        self.engine.stats.bytes_in += len(message)
         try:
             packet = eio.decode_packet(message)
             if self.session is not None:
@@ -173,8 +187,10 @@ class EngineWebSocketHandler(EndpointMixin, WebSocketHandler):
             write_stream(stream, data)
         except StreamBufferFullError:
             session = self.session or self.upgrade_of
-            log.warning("session %s: websocket send buffer over %d bytes (client not reading); closing",
-                        session.sid if session else "?", self.config.max_send_buffer)
+            self.engine.stats.warn_once(log, "websocket-overflow", "session %s: websocket send buffer over %d bytes "
+                                        "(client not reading); closing (later ones at DEBUG)",
+                                        session.sid if session else "?", self.config.max_send_buffer)
+            self.engine.stats.overflowed(1)
             stream.close()
             return False
         except StreamClosedError:

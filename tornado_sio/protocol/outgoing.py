@@ -14,7 +14,7 @@ from ..exceptions import EncodeError
 from .socketio import SIOPacket, encode
 from .wsframe import OP_BINARY, OP_TEXT, build_frame
 
-__all__ = ["Prepared", "Item", "prepare", "raw_text", "raw_binary", "CLIENT_MAX_ATTACHMENTS"]
+__all__ = ["Prepared", "Item", "prepare", "binary_packet", "raw_text", "raw_binary", "CLIENT_MAX_ATTACHMENTS"]
 
 #: One Engine.IO packet as it travels: text, or the bytes of a binary message.
 Item = Union[str, bytes]
@@ -60,6 +60,15 @@ class Prepared:
         return self.frames
 
     @property
+    def messages(self) -> List[Item]:
+        """This packet's Engine.IO MESSAGE payloads in order, as a client's decoder takes
+        them: the text and its attachments (JSON parser), or the one binary message of
+        :func:`binary_packet` (msgpack parser)."""
+        if self.sio_text:
+            return [self.sio_text, *self.attachments]
+        return list(self.attachments)
+
+    @property
     def size(self) -> int:
         """Roughly how many bytes this message puts on the wire."""
         return len(self.sio_text) + sum(len(a) for a in self.attachments)
@@ -76,6 +85,15 @@ def prepare(packet: SIOPacket) -> Prepared:
         raise EncodeError(f"{len(attachments)} binary attachments in one packet; the official "
                           f"clients accept at most {CLIENT_MAX_ATTACHMENTS}")
     return Prepared(text, attachments)
+
+
+def binary_packet(payload: bytes) -> Prepared:
+    """A Socket.IO packet that is one binary Engine.IO message (the msgpack parser).
+
+    It has no text part (``sio_text`` is empty) and its one attachment is the
+    whole packet; the polling item and the WebSocket frame are built here, once.
+    """
+    return Prepared("", (payload,), [payload], build_frame(payload, OP_BINARY))
 
 
 def raw_text(text: str) -> Prepared:

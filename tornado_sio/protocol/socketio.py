@@ -43,6 +43,7 @@ __all__ = [
     "split_event",
     "event_text",
     "reconstruct",
+    "check_data",
 ]
 
 
@@ -229,8 +230,9 @@ def event_text(namespace: str, body: str, attachments: int, ack_id: Optional[int
 # ---------------------------------------------------------------- decoding
 
 
-def _check_data(ptype: SIOType, data: Any, ack_id: Optional[int]) -> None:
-    """Raise ProtocolError unless *data* and *ack_id* suit a packet of type *ptype*."""
+def check_data(ptype: SIOType, data: Any, ack_id: Optional[int]) -> None:
+    """Raise :class:`~tornado_sio.exceptions.ProtocolError` unless *data* and *ack_id* suit a
+    packet of type *ptype* (the shape rules every parser applies to incoming packets)."""
     name = ptype.name
     if ptype == SIOType.EVENT or ptype == SIOType.BINARY_EVENT:
         if type(data) is not list or not data:
@@ -437,5 +439,5 @@ class Decoder:
                 raise ProtocolError(f"{ptype.name} data must not be null")
         else:
             data = None
-        _check_data(ptype, data, ack_id)
+        check_data(ptype, data, ack_id)
         return SIOPacket(ptype, namespace, data, ack_id), count

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import codecs
 import enum
+import functools
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -402,8 +403,13 @@ Unmask = Callable[[bytes, bytes], bytes]
 """A masking function ``(mask, data) -> data`` XOR-ed with the 4-byte *mask* repeated (RFC 6455 5.3)."""
 
 
+@functools.lru_cache(maxsize=8)
 def _external_unmask(unmask: Unmask) -> Callable[[bytearray, int, int, bytes | bytearray], bytes]:
-    """Adapt an ``(mask, data)`` masking function to :func:`_unmask`'s signature."""
+    """Adapt an ``(mask, data)`` masking function to :func:`_unmask`'s signature.
+
+    Cached: every parser given the same function shares one adapter (a
+    server holds one parser per open WebSocket).
+    """
 
     def apply(buf: bytearray, start: int, end: int, mask: bytes | bytearray) -> bytes:
         return unmask(bytes(mask), bytes(buf[start:end]))
@@ -459,7 +465,6 @@ class FrameParser:
         "_message_opcode",
         "_message_parts",
         "_message_size",
-        "_message_text",
         "_pos",
         "_require_mask",
         "_unmask",
@@ -482,11 +487,12 @@ class FrameParser:
         self._frame_mask: bytearray | None = None
         self._frame_remaining = 0
         self._frame_done = 0
-        self._frame_control = bytearray()
+        # Control payloads are at most 125 bytes: plain bytes, no buffer held while idle.
+        self._frame_control: bytes | bytearray = b""
         self._message_opcode = 0
         self._message_size = 0
-        self._message_parts: list[bytes] = []
-        self._message_text: list[str] = []
+        # The parts of the message in progress: str pieces of a text message, bytes of a binary one.
+        self._message_parts: list[Any] = []
         self._message_decoder: codecs.IncrementalDecoder | None = None
 
     # -- public API ---------------------------------------------------------
@@ -599,9 +605,8 @@ class FrameParser:
         self._buf = bytearray()
         self._pos = 0
         self._message_parts = []
-        self._message_text = []
         self._message_decoder = None
-        self._frame_control = bytearray()
+        self._frame_control = b""
         return error
 
     def _check_first_byte(self, first: int) -> None:
@@ -720,11 +725,10 @@ class FrameParser:
             return
         self._message_opcode = opcode
         self._message_size = length
+        self._message_parts = []
         if opcode == OP_TEXT:
-            self._message_text = []
             self._message_decoder = _utf8_incremental_decoder("strict")
         else:
-            self._message_parts = []
             self._message_decoder = None
 
     def _add_data(self, chunk: bytes) -> None:
@@ -734,7 +738,7 @@ class FrameParser:
             self._message_parts.append(chunk)
             return
         try:
-            self._message_text.append(decoder.decode(chunk, False))
+            self._message_parts.append(decoder.decode(chunk, False))
         except UnicodeDecodeError:
             raise self._fail(_INVALID_DATA, "invalid UTF-8 in text message") from None
         # CPython's decoder waits for the third byte of ED A0..BF (a UTF-16
@@ -754,8 +758,8 @@ class FrameParser:
             data = b"".join(self._message_parts)
             self._message_parts = []
             return _message(opcode, data)
-        text = self._message_text
-        self._message_text = []
+        text = self._message_parts
+        self._message_parts = []
         try:
             text.append(decoder.decode(b"", True))
         except UnicodeDecodeError:
@@ -788,7 +792,7 @@ class FrameParser:
         opcode = self._frame_opcode
         if opcode >= 8:
             payload = bytes(self._frame_control)
-            self._frame_control = bytearray()
+            self._frame_control = b""
             return self._control_event(opcode, payload)
         return self._finish_message() if self._frame_fin else None
 
@@ -807,6 +811,5 @@ class FrameParser:
         self._pos = 0
         self._message_opcode = 0
         self._message_parts = []
-        self._message_text = []
         self._message_decoder = None
         return close

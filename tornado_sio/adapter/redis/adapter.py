@@ -44,6 +44,9 @@ from ..base import AckCallback, BroadcastOptions, SocketDetails
 from ..memory import MemoryAdapter
 from .cluster import Cluster, PendingAcks
 from .link import LinkSettings, RateLimitedLog, RedisLink, describe
+from .nodecluster import NodeSide
+from .sharded import CLUSTER_LINK_KEYS, ClusterSettings, ShardedLink, link_settings
+from .streams import STREAM_KEYS, StreamLink, StreamSessions, StreamSettings, kept_sessions, stamp, stream_settings
 from .wire import (
     DEFAULT_CHANNEL,
     MAX_DEPTH,
@@ -56,7 +59,6 @@ from .wire import (
     Item,
     Message,
     NativeCodec,
-    NodeCodec,
     Response,
     SocketsOp,
     Unsupported,
@@ -71,9 +73,7 @@ log = logging.getLogger("tornado_sio.redis")
 
 
 
-_NO_STREAMS = ("connection state recovery across processes (on Redis Streams) is not implemented yet; "
-               "it works with the in-memory adapter (one process)")
-_FORMAT_KEYS = ("format", "serializer", "node_emitter_key")
+_FORMAT_KEYS = ("format", "serializer", "node_emitter_key", *STREAM_KEYS)
 _LINK_KEYS = ("redis_options", "connect_timeout", "max_queue", "reconnect_delay", "reconnect_max_delay",
               "health_interval")
 #: Node's ``heartbeatInterval``, ``heartbeatTimeout`` and ``requestsTimeout`` (in seconds here).
@@ -83,7 +83,7 @@ _CLUSTER_KEYS = {"heartbeat_interval": 5.0, "heartbeat_timeout": 10.0, "requests
 def _settings(options: Options) -> tuple[dict[str, Any], dict[str, float], LinkSettings]:
     """Split ``message_queue_options`` into the format, cluster and link settings."""
     extra = dict(options.message_queue_options)
-    known = _FORMAT_KEYS + _LINK_KEYS + tuple(_CLUSTER_KEYS)
+    known = _FORMAT_KEYS + _LINK_KEYS + tuple(_CLUSTER_KEYS) + CLUSTER_LINK_KEYS
     unknown = sorted(set(extra) - set(known))
     if unknown:
         raise TypeError(f"unknown message_queue_options {unknown}; known: {', '.join(known)}")
@@ -91,7 +91,19 @@ def _settings(options: Options) -> tuple[dict[str, Any], dict[str, float], LinkS
     cluster = {key: float(extra.pop(key, default)) for key, default in _CLUSTER_KEYS.items()}
     if not all(value > 0 for value in cluster.values()):
         raise ValueError(f"{', '.join(_CLUSTER_KEYS)} must be positive")
-    return fmt, cluster, LinkSettings(url=options.message_queue or LinkSettings.url, **extra)
+    return fmt, cluster, link_settings(options.message_queue or LinkSettings.url, extra)  # .sharded: redis+cluster://
+
+
+def _make_link(settings: LinkSettings, stream: StreamSettings | None, on_message: Callable[..., None], uid: str,
+               needs_msgpack: bool) -> RedisLink | StreamLink | ShardedLink:
+    """The link the settings ask for: a Redis Cluster's (:mod:`.sharded`), one stream (:mod:`.streams`), or pub/sub."""
+    if isinstance(settings, ClusterSettings):  # a Redis Cluster (.sharded); Streams are not carried there
+        if stream is not None:
+            raise ValueError("Redis Streams options need a single Redis (redis://), not a redis+cluster:// URL")
+        return ShardedLink(settings, on_message, needs_msgpack)
+    if stream is not None:
+        return StreamLink(settings, stream, on_message, uid, needs_msgpack=needs_msgpack)
+    return RedisLink(settings, on_message, needs_msgpack=needs_msgpack)
 
 
 class RedisAdapter(MemoryAdapter):
@@ -107,10 +119,10 @@ class RedisAdapter(MemoryAdapter):
     ``message_queue`` (the URL), ``channel`` (default ``'tornado-sio'``, or
     ``'socketio'`` in the python-socketio format), ``write_only`` (publish only;
     it still gets the answers to its own ``callback=``/``call()`` in the native
-    format), ``ack_timeout``, and ``message_queue_options``: ``format``
-    (``'native'`` or ``'python-socketio'``), ``serializer`` (``'json'`` or
-    ``'msgpack'`` for what it publishes in the native format), ``node_emitter_key``
-    (also accept ``@socket.io/redis-emitter`` under that key), and the
+    format), ``ack_timeout``, and ``message_queue_options``: ``format`` (``'native'``,
+    ``'python-socketio'``, ``'flask-socketio'``; ``'node'``: :class:`~.nodeadapter.NodeRedisAdapter`),
+    ``serializer`` (``'json'``/``'msgpack'`` for what it publishes), ``node_emitter_key``
+    (also read Node's channels under that key and answer Node's requests), and the
     :class:`~.link.LinkSettings` (``redis_options``, ``connect_timeout``,
     ``max_queue``, ``reconnect_delay``, ``reconnect_max_delay``, ``health_interval``).
     """
@@ -128,9 +140,13 @@ class RedisAdapter(MemoryAdapter):
         node_key = fmt.get("node_emitter_key")
         if node_key is not None and (node_key == self.channel or not node_key):
             raise ValueError("node_emitter_key must be non-empty and differ from the channel")
-        self.node = NodeCodec(node_key) if node_key is not None and not self.write_only else None
-        self.link = RedisLink(settings, self._on_message,
-                              needs_msgpack=self.node is not None or self.codec.serializer == "msgpack")
+        self.node = (NodeSide(self, node_key, False, cluster_settings["requests_timeout"])
+                     if node_key is not None and not self.write_only else None)
+        needs_msgpack = self.node is not None or self.codec.serializer == "msgpack"
+        stream = stream_settings(fmt, self.codec, self.node is not None, options.connection_state_recovery)
+        self.link = _make_link(settings, stream, self._on_message, self.uid, needs_msgpack)
+        #: Connection state recovery across processes (Streams transport, :mod:`.streams`), or None.
+        self.sessions = StreamSessions.of(self.link, self.codec, stream, options.connection_state_recovery)
         self.acks = PendingAcks()
         #: Heartbeats, cluster requests and their answers (see :mod:`.cluster`).
         self.cluster = Cluster(self.codec if isinstance(self.codec, NativeCodec) else None, self.uid,
@@ -229,33 +245,24 @@ class RedisAdapter(MemoryAdapter):
 
     # -- following local membership ------------------------------------------------
 
-    def _follow(self, channels: list[tuple[bytes, str]], on: bool) -> None:
-        for channel, kind in channels:
-            self.link.want(channel, kind, on)
+    def _follow(self, which: str, on: bool, *args: str) -> None:
+        """Want (*on*) or release the channels ``codec.<which>(*args)`` and the Node side's name."""
+        if not self.write_only:
+            for side in (self.codec, self.node) if self.node is not None else (self.codec,):
+                for channel, kind in getattr(side, which)(*args):
+                    self.link.want(channel, kind, on)
 
     def namespace_opened(self, namespace: str) -> None:
-        if not self.write_only:
-            self._follow(self.codec.namespace_channels(namespace), True)
-            if self.node is not None:
-                self._follow(self.node.namespace_channels(namespace), True)
+        self._follow("namespace_channels", True, namespace)
 
     def namespace_closed(self, namespace: str) -> None:
-        if not self.write_only:
-            self._follow(self.codec.namespace_channels(namespace), False)
-            if self.node is not None:
-                self._follow(self.node.namespace_channels(namespace), False)
+        self._follow("namespace_channels", False, namespace)
 
     def room_opened(self, namespace: str, room: str) -> None:
-        if not self.write_only:
-            self._follow(self.codec.room_channels(namespace, room), True)
-            if self.node is not None:
-                self._follow(self.node.room_channels(namespace, room), True)
+        self._follow("room_channels", True, namespace, room)
 
     def room_closed(self, namespace: str, room: str) -> None:
-        if not self.write_only:
-            self._follow(self.codec.room_channels(namespace, room), False)
-            if self.node is not None:
-                self._follow(self.node.room_channels(namespace, room), False)
+        self._follow("room_channels", False, namespace, room)
 
     # -- delivery --------------------------------------------------------------------
 
@@ -277,10 +284,11 @@ class RedisAdapter(MemoryAdapter):
     def broadcast(self, packet: SIOPacket, opts: BroadcastOptions) -> None:
         """Deliver to the local recipients now (encoded once); publish once for the others."""
         event = self._encode(packet)  # raises EncodeError before anything is sent
-        prepared = Prepared(event.text, event.attachments)
-        for socket in self.recipients(opts):
-            if not opts.volatile or socket.writable:  # volatile: never queued for a busy transport
-                socket.send(prepared)
+        if self.sessions is not None and not opts.local and not opts.volatile:  # delivered by the stream reader
+            self.sessions.record(self.codec.emit(event, opts), self.broadcast, packet, opts)
+            return
+        prepared = Prepared(event.text, event.attachments) if self.serializer.text else self.prepare(packet)  # msgpack
+        self.deliver(prepared, self.recipients(opts), opts.volatile)
         if not self._stays_here(opts):
             self._publish(self.codec.emit(event, opts))
 
@@ -392,23 +400,23 @@ class RedisAdapter(MemoryAdapter):
         self.cluster.server_side_emit(namespace, data, on_reply)
 
     def persist_session(self, session: dict[str, Any]) -> None:
-        raise NotImplementedError(_NO_STREAMS)
+        """Keep a disconnected socket's state in Redis (:class:`~.streams.StreamSessions`)."""
+        kept_sessions(self.sessions, "persist_session").persist(session)
 
     async def restore_session(self, pid: str, offset: str) -> dict[str, Any] | None:
-        raise NotImplementedError(_NO_STREAMS)
+        """The state kept for *pid* with the events missed after *offset*, or None (:mod:`.streams`)."""
+        return await kept_sessions(self.sessions, "restore_session").restore(pid, offset)
 
     # -- incoming ---------------------------------------------------------------------
 
-    def _on_message(self, kind: str, channel: bytes, raw: bytes) -> None:
-        """One message on a wanted channel (the link logs what this raises)."""
+    def _on_message(self, kind: str, channel: bytes, raw: bytes, offset: str | None = None) -> None:
+        """One message on a wanted channel (*offset*: a recorded event's; the link logs what this raises)."""
         try:
             message: Message | None
-            if kind == "node" and self.node is not None:
-                message = self.node.decode_broadcast(raw)
-            elif kind == "node-request" and self.node is not None:
-                message = self.node.decode_request(channel, raw)
-            else:
-                message = self.codec.decode(raw)
+            if kind.startswith("node") and self.node is not None:  # Node's adapter or emitter (.nodecluster)
+                message = self.node.handle(kind, channel, raw)
+            else:  # "own": this process's recorded event, back from the stream with its offset
+                message = self.codec.decode(raw, keep_own=kind == "own")
         except Unsupported as why:
             log.debug("message queue: %s; ignored", why)
             return
@@ -428,7 +436,7 @@ class RedisAdapter(MemoryAdapter):
         elif self.write_only or message is None:
             return  # it only publishes: requests and operations are for the others
         elif isinstance(message, Emit):
-            self._deliver(message)
+            self._deliver(message, offset)
         elif isinstance(message, SocketsOp):
             self._apply(message)
         else:
@@ -446,23 +454,25 @@ class RedisAdapter(MemoryAdapter):
         else:
             super().disconnect_sockets(op.opts, op.close)
 
-    def _deliver(self, message: Emit) -> None:
-        """An event from another process, to the local sockets it selects."""
+    def _deliver(self, message: Emit, offset: str | None = None) -> None:
+        """An event from another process (or a recorded one, with its *offset*), to the local sockets it selects."""
+        message = stamp(message, offset)
         recipients = list(self.recipients(message.opts))
         if not recipients:
             self.cluster.count(message.ack, 0)
             return
         ns = message.opts.namespace
-        if message.ack is None:
+        if message.ack is None and self.serializer.text:  # the JSON body is sent as is
             prepared = Prepared(event_text(ns, message.body, len(message.attachments)), message.attachments)
-            for socket in recipients:
-                if not message.opts.volatile or socket.writable:
-                    socket.send(prepared)
+            self.deliver(prepared, recipients, message.opts.volatile)
             return
-        # each recipient needs its own ack id, so the packet is built per socket
+        # each recipient needs its own ack id (or, msgpack, the packet its own encoding)
         try:
             data = reconstruct(jsonutil.loads(message.body, max_depth=MAX_DEPTH), list(message.attachments))
-        except ValueError as exc:
+            if message.ack is None:
+                self.deliver(self.prepare(SIOPacket(SIOType.EVENT, ns, data)), recipients, message.opts.volatile)
+                return
+        except ValueError as exc:  # ProtocolError and EncodeError are ValueErrors
             self._warn.warning("ignored:body", "message queue: ignored an emit with an undecodable body: %s", exc)
             return
         request = message.ack

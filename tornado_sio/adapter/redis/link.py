@@ -26,12 +26,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from ...exceptions import MessageQueueError
 from .wire import redact_url
 
-__all__ = ["LinkSettings", "OnMessage", "Publisher", "RateLimitedLog", "RedisLink", "Subscriber", "describe"]
+__all__ = ["LinkSettings", "OnMessage", "Publisher", "PublishingLink", "RateLimitedLog", "RedisLink", "Subscriber",
+           "cancel_all", "client_options", "describe", "is_link_error"]
 
 log = logging.getLogger("tornado_sio.redis")
 
@@ -150,9 +151,53 @@ async def cancel_all(tasks: Sequence[asyncio.Future[Any]], retry: float = 0.05) 
             task.exception()  # retrieved: its failure was reported where it happened
 
 
+def client_options(settings: LinkSettings, where: str, needs_msgpack: bool = False) -> tuple[Any, dict[str, Any]]:
+    """``redis.asyncio`` and the keyword arguments of ``Redis.from_url`` for *settings*.
+
+    Raises :class:`~tornado_sio.MessageQueueError` when the redis package (or
+    msgpack, when *needs_msgpack*) is missing. Commands time out after
+    ``connect_timeout`` and are never retried here: the link notices the
+    failure, logs it once and reconnects on its own schedule.
+    """
+    try:
+        import redis.asyncio as redis_asyncio  # type: ignore[import-not-found,unused-ignore]
+        from redis.asyncio.retry import Retry  # type: ignore[import-not-found,unused-ignore]
+        from redis.backoff import NoBackoff  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise MessageQueueError(f"message_queue={where!r} needs the redis package: "
+                                "pip install 'tornado-sio[redis]'") from None
+    if needs_msgpack:
+        from .wire import require_msgpack
+
+        require_msgpack()
+    options: dict[str, Any] = {
+        "socket_connect_timeout": settings.connect_timeout,
+        "socket_timeout": settings.connect_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+    options.update(settings.redis_options)
+    options["decode_responses"] = False  # channels and payloads are bytes here
+    return redis_asyncio, options
+
+
+
 # ---------------------------------------------------------------- publishing
 
-_Outgoing = tuple[bytes, bytes, Optional["asyncio.Future[int]"]]
+_Outgoing = tuple[bytes, bytes, Optional["asyncio.Future[Any]"]]
+
+
+class PublishingLink(Protocol):
+    """What a :class:`Publisher` needs of its link (:class:`RedisLink`, or the Streams transport's)."""
+
+    settings: LinkSettings
+    connected: bool
+
+    def publisher_client(self) -> Any:
+        """The ``redis.asyncio.Redis`` that sends."""
+
+    def link_down(self, exc: BaseException) -> None:
+        """Redis was lost (log once, reconnect)."""
 
 
 class Publisher:
@@ -174,7 +219,7 @@ class Publisher:
         if self.queue:
             self.ready.set()
 
-    def enqueue(self, channel: bytes, payload: bytes, future: asyncio.Future[int] | None,
+    def enqueue(self, channel: bytes, payload: bytes, future: asyncio.Future[Any] | None,
                 refuse: str | None) -> None:
         """Queue a message; with *refuse* (why it cannot go) drop it and fail *future*."""
         if refuse is None and len(self.queue) >= self.max_queue:
@@ -197,7 +242,17 @@ class Publisher:
         self.queue.clear()
         _settle(futures, MessageQueueError(reason))
 
-    async def run(self, link: RedisLink) -> None:
+    def command(self, pipe: Any, channel: bytes, payload: bytes, future: asyncio.Future[Any] | None) -> None:
+        """Add the Redis command that sends one message to *pipe* (PUBLISH; the Streams
+        transport's publisher appends to the stream instead)."""
+        pipe.publish(channel, payload)
+
+    @staticmethod
+    def result(value: Any) -> Any:
+        """What a sent message's future gets from the command's reply (PUBLISH: the receivers)."""
+        return int(value)
+
+    async def run(self, link: PublishingLink) -> None:
         """The publisher task: until cancelled, send queued messages in batches."""
         assert self.ready is not None
         while True:
@@ -216,11 +271,11 @@ class Publisher:
             finally:
                 self.inflight = 0
 
-    async def _send(self, link: RedisLink, batch: list[_Outgoing]) -> None:
+    async def _send(self, link: PublishingLink, batch: list[_Outgoing]) -> None:
         try:
             pipe = link.publisher_client().pipeline(transaction=False)
-            for channel, payload, _ in batch:
-                pipe.publish(channel, payload)
+            for channel, payload, future in batch:
+                self.command(pipe, channel, payload, future)
             results = await asyncio.wait_for(pipe.execute(raise_on_error=False), link.settings.connect_timeout)
         except asyncio.CancelledError:
             raise
@@ -239,7 +294,7 @@ class Publisher:
                 if future is not None and not future.done():
                     future.set_exception(MessageQueueError(f"publish failed: {result}"))
             elif future is not None and not future.done():
-                future.set_result(int(result))
+                future.set_result(self.result(result))
 
 
 # ---------------------------------------------------------------- subscribing
@@ -531,26 +586,7 @@ class RedisLink:
         self._spawn_watched("subscriber", functools.partial(self._supervise, pubsub))
 
     def _client_options(self) -> tuple[Any, dict[str, Any]]:
-        try:
-            import redis.asyncio as redis_asyncio  # type: ignore[import-not-found,unused-ignore]
-            from redis.asyncio.retry import Retry  # type: ignore[import-not-found,unused-ignore]
-            from redis.backoff import NoBackoff  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise MessageQueueError(f"message_queue={self.where!r} needs the redis package: "
-                                    "pip install 'tornado-sio[redis]'") from None
-        if self.needs_msgpack:
-            from .wire import require_msgpack
-
-            require_msgpack()
-        options: dict[str, Any] = {
-            "socket_connect_timeout": self.settings.connect_timeout,
-            "socket_timeout": self.settings.connect_timeout,
-            "retry": Retry(NoBackoff(), 0),
-            "health_check_interval": 0,
-        }
-        options.update(self.settings.redis_options)
-        options["decode_responses"] = False  # channels and payloads are bytes here
-        return redis_asyncio, options
+        return client_options(self.settings, self.where, self.needs_msgpack)
 
     async def stop(self) -> None:
         """Flush what is queued (bounded), stop the tasks, close the connections."""

@@ -53,11 +53,14 @@ WIRE_VERSION = 1
 #: Most sockets one ``fetch`` answer may list (a bound on a hostile answer).
 MAX_FETCHED = 100_000
 #: ``"native"``: tornado-sio's own format. ``"python-socketio"``: python-socketio's.
-FORMATS = ("native", "python-socketio")
+#: ``"flask-socketio"``: the same on Flask-SocketIO's default channel (one option
+#: to join an unchanged Flask-SocketIO deployment). Node's adapter format
+#: (``"node"``) is :mod:`.nodewire`'s, built by :mod:`.nodeadapter`.
+FORMATS = ("native", "python-socketio", "flask-socketio")
 #: What a process publishes in the native format (both are always accepted).
 SERIALIZERS = ("json", "msgpack")
 #: The channel each format uses unless told otherwise.
-DEFAULT_CHANNEL = {"native": "tornado-sio", "python-socketio": "socketio"}
+DEFAULT_CHANNEL = {"native": "tornado-sio", "python-socketio": "socketio", "flask-socketio": "flask-socketio"}
 #: Nesting bound when decoding a message from Redis.
 MAX_DEPTH = 64
 
@@ -78,6 +81,13 @@ class Unsupported(Ignored):
 
 def redact_url(url: str) -> str:
     """*url* with any password replaced by ``***`` (for logs and errors)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    if sep and "," in netloc:  # a node list (redis+cluster://[user:pw@]a:1,b:2), which urlsplit refuses
+        auth, at, hosts = netloc.rpartition("@")
+        if at and ":" in auth:
+            auth = auth.split(":", 1)[0] + ":***"
+        return f"{scheme}://{auth}{at}{hosts}{slash}{tail}"
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -508,8 +518,9 @@ class NativeCodec:
 
     # -- decoding --------------------------------------------------------
 
-    def decode(self, raw: bytes) -> Message | None:
-        """A message from Redis; None for this process's own. Raises :class:`Ignored`."""
+    def decode(self, raw: bytes, keep_own: bool = False) -> Message | None:
+        """A message from Redis; None for this process's own unless *keep_own* (the Streams
+        transport replays and delivers its own recorded emits too). Raises :class:`Ignored`."""
         message = load(raw)
         if not isinstance(message, dict):
             raise Ignored("not an object")
@@ -518,7 +529,7 @@ class NativeCodec:
             raise Ignored(f"unknown wire version {version!r} (this process speaks {WIRE_VERSION})")
         if message.get("ch") != self.channel:
             raise Ignored(f"from channel {message.get('ch')!r}, not {self.channel!r}")
-        if _need(message, "src", str) == self.src:
+        if _need(message, "src", str) == self.src and not keep_own:
             return None
         op = message.get("op")
         if op == "ack":
@@ -719,8 +730,9 @@ class PsioCodec:
 
     # -- decoding --------------------------------------------------------
 
-    def decode(self, raw: bytes) -> Message | None:
-        """A message from the channel; None for this process's own (or another's callback)."""
+    def decode(self, raw: bytes, keep_own: bool = False) -> Message | None:
+        """A message from the channel; None for this process's own (or another's callback).
+        (*keep_own* is the native codec's; the Streams transport never uses this format.)"""
         try:
             message = jsonutil.loads(raw, max_depth=MAX_DEPTH)
         except ProtocolError as exc:
@@ -898,7 +910,7 @@ def make_codec(format: str, channel: str, src: str, serializer: str = "json") ->
         raise ValueError(f"serializer must be one of {SERIALIZERS}, not {serializer!r}")
     if not channel or not isinstance(channel, str):
         raise ValueError("channel must be a non-empty string")
-    if format == "python-socketio":
+    if format in ("python-socketio", "flask-socketio"):
         if serializer != "json":
             raise ValueError("the python-socketio format is JSON only")
         return PsioCodec(channel, src)
