@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import functools
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, List, Tuple
+from typing import Any, AsyncIterator, Callable, List, Optional, Tuple
 
 import pytest
 import tornado.httpserver
@@ -141,15 +141,16 @@ class DemoServer:
 
 
 @contextlib.asynccontextmanager
-async def serve(**options: Any) -> AsyncIterator[DemoServer]:
-    """Run the demo app on 127.0.0.1 in the current loop; shut it down after."""
-    socketio, seen = make_demo(**options)
-    app = tornado.web.Application(socketio.routes())
+async def listening(socketio: SocketIO, app: Optional[tornado.web.Application] = None) -> AsyncIterator[int]:
+    """Serve *socketio* (on *app*, else an app of its routes) on a free 127.0.0.1 port in the
+    current loop, yielding the port; stop the server and shut *socketio* down after (bounded)."""
+    if app is None:
+        app = tornado.web.Application(socketio.routes())
     sock, port = tornado.testing.bind_unused_port()
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets([sock])
     try:
-        yield DemoServer(socketio, seen, port)
+        yield port
     finally:
         server.stop()
         with contextlib.suppress(Exception):
@@ -157,6 +158,14 @@ async def serve(**options: Any) -> AsyncIterator[DemoServer]:
         socketio.engine.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.close_all_connections(), 5)
+
+
+@contextlib.asynccontextmanager
+async def serve(**options: Any) -> AsyncIterator[DemoServer]:
+    """Run the demo app on 127.0.0.1 in the current loop; shut it down after."""
+    socketio, seen = make_demo(**options)
+    async with listening(socketio) as port:
+        yield DemoServer(socketio, seen, port)
 
 
 def async_test(timeout: float = 30.0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

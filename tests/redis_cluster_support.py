@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tests import support
+from tests.redis_support import ChildProcess
 
 WAIT = 20.0  # bound on forming the cluster and on a failover; never a timing assertion
 NODE_TIMEOUT_MS = 1000
@@ -54,7 +55,7 @@ def cli(port: int, *args: str, timeout: float = 5.0) -> str:
     return result.stdout
 
 
-class Node:
+class Node(ChildProcess):
     """One ``redis-server`` in cluster mode: its client port, bus port and process."""
 
     def __init__(self, binary: str, directory: Path) -> None:
@@ -80,16 +81,6 @@ class Node:
              "--logfile", str(self.dir / "log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
-
-    def kill(self) -> None:
-        """SIGKILL by PID: the node vanishes without closing anything cleanly."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            support.stop_process(self.proc)
 
     @property
     def alive(self) -> bool:

@@ -13,17 +13,35 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tests import support
+from tests.apps import close_client
 
 APP = str(support.ROOT / "tests" / "redis_app.py")
 WAIT = 10.0  # bound on any single wait; never a timing assertion
 
 
-class RedisServer:
+class ChildProcess:
+    """A child process (:attr:`proc`, set when started), stopped by its PID."""
+
+    proc: subprocess.Popen | None = None
+
+    def kill(self) -> None:
+        """SIGKILL by PID: the process vanishes without closing anything cleanly."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def stop(self) -> None:
+        """Stop by PID (SIGTERM, then SIGKILL)."""
+        if self.proc is not None:
+            support.stop_process(self.proc)
+
+
+class RedisServer(ChildProcess):
     """``redis-server`` on a free loopback port, no persistence; restartable on the same port."""
 
     def __init__(self, port: int | None = None, url: str | None = None) -> None:
@@ -44,16 +62,6 @@ class RedisServer:
         support.wait_for_port(self.port, proc=self.proc)
         return self
 
-    def kill(self) -> None:
-        """SIGKILL by PID: Redis vanishes without closing anything cleanly."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            support.stop_process(self.proc)
-
 
 @contextlib.contextmanager
 def redis_server():
@@ -69,7 +77,7 @@ def redis_server():
         server.stop()
 
 
-class AppProcess:
+class AppProcess(ChildProcess):
     """``python tests/redis_app.py --port N --redis URL ...`` as a child process."""
 
     def __init__(self, redis_url: str, *extra: str, port: int | None = None) -> None:
@@ -87,23 +95,18 @@ class AppProcess:
             self.proc = subprocess.Popen(self.args, cwd=str(support.ROOT), stdout=log, stderr=subprocess.STDOUT)
         return self
 
-    def wait_ready(self) -> AppProcess:
+    def wait_ready(self, timeout: float = WAIT) -> AppProcess:
+        """Wait (bounded by *timeout*) until it listens; fail with its output if it does not."""
         assert self.proc is not None
         try:
-            support.wait_for_port(self.port, timeout=WAIT, proc=self.proc)
+            support.wait_for_port(self.port, timeout=timeout, proc=self.proc)
         except Exception:
             raise AssertionError(f"server on {self.port} did not start:\n{self.output()}") from None
         return self
 
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
     def stop(self) -> None:
         """Stop by PID (SIGTERM, then SIGKILL) and delete the log file."""
-        if self.proc is not None:
-            support.stop_process(self.proc)
+        super().stop()
         with contextlib.suppress(OSError):
             self.log_path.unlink()
 
@@ -115,16 +118,23 @@ class AppProcess:
 
 
 @contextlib.contextmanager
-def app_processes(redis_url: str, count: int, *extra: str):
-    """*count* servers started in parallel; stopped by PID afterwards."""
-    procs = [AppProcess(redis_url, *extra).spawn() for _ in range(count)]
+def running(procs: Sequence[AppProcess], timeout: float = WAIT) -> Iterator[list[AppProcess]]:
+    """*procs*, spawned (so they start in parallel), once each is ready (each wait bounded by
+    *timeout*); stopped by PID afterwards."""
     try:
         for proc in procs:
-            proc.wait_ready()
-        yield procs
+            proc.wait_ready(timeout)
+        yield list(procs)
     finally:
         for proc in procs:
             proc.stop()
+
+
+@contextlib.contextmanager
+def app_processes(redis_url: str, count: int, *extra: str):
+    """*count* servers started in parallel; stopped by PID afterwards."""
+    with running([AppProcess(redis_url, *extra).spawn() for _ in range(count)]) as procs:
+        yield procs
 
 
 class Client:
@@ -195,11 +205,7 @@ class Client:
         return self.got(event, namespace)
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.sio.disconnect(), 5)
-        http = getattr(self.sio.eio, "http", None)
-        if http is not None and not http.closed:
-            await http.close()
+        await close_client(self.sio)
 
 
 async def connect_all(pairs: Sequence[tuple]) -> list[Client]:
@@ -211,6 +217,13 @@ async def connect_all(pairs: Sequence[tuple]) -> list[Client]:
     await asyncio.gather(*(c.ask("my rooms", namespace=ns) for c, (_, namespaces) in zip(clients, pairs)
                            for ns in namespaces))
     return clients
+
+
+def once_each(clients: Sequence[Client], event: str, namespace: str = "/") -> list[list[Any]]:
+    """The one *event* each of *clients* got (asserting it is exactly one each): its arguments."""
+    counts = [len(c.got(event, namespace)) for c in clients]
+    assert counts == [1] * len(clients), f"{event!r} deliveries per client: {counts}"
+    return [c.got(event, namespace)[0] for c in clients]
 
 
 async def close_all(clients: Sequence[Client]) -> None:

@@ -13,12 +13,10 @@ from typing import Any, AsyncIterator, Dict, List, Optional
 
 import pytest
 import tornado.httpclient
-import tornado.httpserver
-import tornado.testing
 import tornado.web
 
 from tests import support
-from tests.apps import async_test, close_client, until
+from tests.apps import async_test, close_client, listening, until
 from tests.rawclient import RawPolling, RawWebSocket
 from tornado_sio import SocketIO, join_room, socket_data
 from tornado_sio.admin import AdminAuth, ui_routes
@@ -52,9 +50,20 @@ class Admin:
         def refused(data: Any = None) -> None:
             self.errors.append(data)
 
+    async def __aenter__(self) -> Admin:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await close_client(self.sio)
+
     async def connect(self, url: str, auth: Any = CREDENTIALS, transports: Optional[List[str]] = None) -> None:
         await self.sio.connect(url, namespaces=["/admin"], auth=auth, transports=transports or ["websocket"],
                                wait_timeout=10)
+
+    async def open(self, url: str) -> None:
+        """Connect and wait for the first ``config``: the UI's side of the handshake is done."""
+        await self.connect(url)
+        await self.wait_for("config")
 
     async def refused(self, url: str, auth: Any) -> str:
         """Connect, expecting a refusal; return its message."""
@@ -103,19 +112,9 @@ async def serve(auth: Any = CREDENTIALS, serializer: str = "json", **instrument:
     app = tornado.web.Application(sio.routes())
     instrument.setdefault("stats_interval", STATS_EVERY)
     instrumentation = sio.instrument(auth=auth, app=app, **instrument)
-    sock, port = tornado.testing.bind_unused_port()
-    server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
-    await sio.start()
-    try:
+    async with listening(sio, app) as port:
+        await sio.start()
         yield Served(sio, port, instrumentation)
-    finally:
-        server.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sio.shutdown(timeout=1), 5)
-        sio.engine.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.close_all_connections(), 5)
 
 
 class User:
@@ -270,8 +269,7 @@ async def test_all_sockets_lists_sockets_with_rooms_handshake_transport_and_data
 @async_test()
 async def test_a_socket_connecting_and_leaving_is_reported() -> None:
     async with serve() as served, clients(Admin, User) as (admin, user):
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         sid = await user.connect(served.url)
         (connected, when) = await admin.wait_for("socket_connected", lambda a: a[0]["id"] == sid)
         await user.sio.disconnect()
@@ -283,8 +281,7 @@ async def test_a_socket_connecting_and_leaving_is_reported() -> None:
 @async_test()
 async def test_rooms_joined_and_left_are_reported() -> None:
     async with serve() as served, clients(Admin, User) as (admin, user):
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         sid = await user.connect(served.url)
         await user.sio.call("join", "lobby", timeout=5)
         joined = await admin.wait_for("room_joined", lambda a: a[2] == sid)
@@ -296,8 +293,7 @@ async def test_rooms_joined_and_left_are_reported() -> None:
 @async_test()
 async def test_events_received_and_sent_are_reported_in_development_mode() -> None:
     async with serve() as served, clients(Admin, User) as (admin, user):
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         sid = await user.connect(served.url)
         await user.sio.emit("remember", {"a": 1})
         received = await admin.wait_for("event_received", lambda a: a[1] == sid)
@@ -333,8 +329,7 @@ def admin_events(admin: Admin) -> List[Dict[str, Any]]:
 @async_test()
 async def test_a_polling_client_that_upgrades_is_reported_as_updated() -> None:
     async with serve() as served, clients(Admin) as (admin,):
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         polling = await RawPolling(served.url).open()
         sid = json.loads((await polling.connect())[2:])["sid"]
         (connected, _) = await admin.wait_for("socket_connected", lambda a: a[0]["id"] == sid)
@@ -352,8 +347,7 @@ async def test_a_polling_client_that_upgrades_is_reported_as_updated() -> None:
 @async_test()
 async def test_a_change_of_socket_data_is_reported_as_updated() -> None:
     async with serve() as served, clients(Admin, User) as (admin, user):
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         sid = await user.connect(served.url)
         await admin.wait_for("socket_connected", lambda a: a[0]["id"] == sid)
         await user.sio.emit("remember", "blue")
@@ -367,8 +361,7 @@ async def test_a_msgpack_server_reports_to_a_msgpack_ui() -> None:
     async with serve(serializer="msgpack") as served:
         admin, user = Admin(serializer="msgpack"), User(serializer="msgpack")
         try:
-            await admin.connect(served.url)
-            await admin.wait_for("config")
+            await admin.open(served.url)
             sid = await user.connect(served.url)
             await user.sio.emit("remember", b"\x00\x01")
             received = await admin.wait_for("event_received", lambda a: a[1] == sid)
@@ -387,8 +380,7 @@ async def test_emit_operation_reaches_the_sockets_of_the_room() -> None:
         await inside.connect(served.url)
         await outside.connect(served.url)
         await inside.sio.call("join", "lobby", timeout=5)
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         await admin.emit("emit", "/", "lobby", "announce", {"text": "hi"})
         await until(lambda: ("announce", {"text": "hi"}) in inside.received)
         await inside.sio.call("echo", timeout=5)  # a round trip: the other client had its chance
@@ -400,8 +392,7 @@ async def test_emit_operation_reaches_the_sockets_of_the_room() -> None:
 async def test_join_and_leave_operations_move_a_socket() -> None:
     async with serve() as served, clients(Admin, User) as (admin, user):
         sid = await user.connect(served.url)
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         await admin.emit("join", "/", "vip", sid)
         await until(lambda: "vip" in served.socketio.rooms(sid))
         await admin.emit("leave", "/", "vip", sid)
@@ -412,8 +403,7 @@ async def test_join_and_leave_operations_move_a_socket() -> None:
 async def test_disconnect_operation_reaches_the_client() -> None:
     async with serve() as served, clients(Admin, User) as (admin, user):
         sid = await user.connect(served.url)
-        await admin.connect(served.url)
-        await admin.wait_for("config")
+        await admin.open(served.url)
         await admin.emit("_disconnect", "/", False, sid)
         await asyncio.wait_for(user.disconnected.wait(), 10)
         await admin.wait_for("socket_disconnected", lambda a: a[1] == sid and a[2] == "server disconnect")

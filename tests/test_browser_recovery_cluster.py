@@ -33,7 +33,7 @@ from tests import support
 support.need_python_module("redis")
 support.need_python_module("socketio")
 
-from tests.redis_support import WAIT, AppProcess, redis_server
+from tests.redis_support import WAIT, AppProcess, redis_server, running
 from tests.test_browser import browser, serve_in_thread  # noqa: F401 (browser: a fixture)
 from tests.test_redis_recovery import FLAGS, Switch
 from tornado_sio import clientjs
@@ -130,14 +130,8 @@ class ThreadedSwitch:
 def cluster() -> Iterator[tuple[str, list[AppProcess]]]:
     """(redis URL, [p0, p1]): two servers with connection state recovery over Redis Streams."""
     with redis_server() as redis:
-        procs = [AppProcess(redis.url, *FLAGS).spawn() for _ in range(2)]
-        try:
-            for proc in procs:
-                proc.wait_ready()
+        with running([AppProcess(redis.url, *FLAGS).spawn() for _ in range(2)]) as procs:
             yield redis.url, procs
-        finally:
-            for proc in procs:
-                proc.stop()
 
 
 @pytest.fixture(scope="module")

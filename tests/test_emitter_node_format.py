@@ -29,7 +29,7 @@ support.need_python_module("msgpack")
 
 from tests.apps import async_test
 from tests.redis_support import WAIT, AppProcess, Client, close_all, connect_all, redis_server
-from tests.test_redis_mixed import START_WAIT, NodeServer, started
+from tests.test_redis_mixed import NodeServer, beside_node
 from tornado_sio.emitter import Emitter
 
 pytestmark = pytest.mark.timeout(60)
@@ -40,19 +40,8 @@ EMIT_JS = support.ROOT / "tests" / "node" / "redis_emit.js"
 @pytest.fixture(scope="module")
 def mixed():
     """(redis, node, tornado): one Node server and one tornado-sio server in Node's format."""
-    with redis_server() as redis:
-        tornado = AppProcess(redis.url, "--format", "node").spawn()
-        node = None
-        try:
-            node = NodeServer(redis.url)
-            started(tornado)
-            node.take(type="ready", timeout=START_WAIT)
-            yield redis, node, tornado
-        finally:
-            with contextlib.suppress(Exception):
-                if node is not None:
-                    node.stop()
-            tornado.stop()
+    with redis_server() as redis, beside_node(redis.url, "--format", "node") as (node, tornado):
+        yield redis, node, tornado
 
 
 @contextlib.asynccontextmanager

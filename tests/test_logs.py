@@ -4,7 +4,6 @@ as a process an operator would run."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -15,12 +14,9 @@ from typing import Any, AsyncIterator, Iterator, List, Tuple
 
 import pytest
 import socketio
-import tornado.httpserver
-import tornado.testing
-import tornado.web
 
 from tests import support
-from tests.apps import async_test, close_client, until
+from tests.apps import async_test, close_client, listening, until
 from tests.rawclient import RawPolling, RawWebSocket
 from tornado_sio import SocketIO
 from tornado_sio.logs import CONNECTIONS_LOGGER, JSONFormatter
@@ -32,19 +28,8 @@ QUIET = {"ping_interval": 60.0, "ping_timeout": 60.0, "cors_allowed_origins": "*
 async def serve(**options: Any) -> AsyncIterator[Tuple[str, SocketIO]]:
     """A SocketIO server on a free loopback port; yields its base URL and the server."""
     sio = SocketIO(**{**QUIET, **options})
-    app = tornado.web.Application(sio.routes())
-    sock, port = tornado.testing.bind_unused_port()
-    server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
-    try:
+    async with listening(sio) as port:
         yield f"http://127.0.0.1:{port}", sio
-    finally:
-        server.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sio.shutdown(timeout=1), 5)
-        sio.engine.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.close_all_connections(), 5)
 
 
 class Kept(logging.Handler):

@@ -18,13 +18,10 @@ import pytest
 pytest.importorskip("prometheus_client", reason="metrics need the 'metrics' extra (prometheus_client)")
 
 import socketio
-import tornado.httpserver
-import tornado.testing
-import tornado.web
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import AsyncHTTPClient
 
-from tests.apps import async_test, close_client, until
+from tests.apps import async_test, close_client, listening, until
 from tests.rawclient import RawPolling, RawWebSocket
 from tornado_sio import SocketIO, emit
 
@@ -81,19 +78,8 @@ async def serve(**options: Any) -> AsyncIterator[Served]:
     async def slow() -> None:
         await asyncio.sleep(0.2)
 
-    app = tornado.web.Application(sio.routes())
-    sock, port = tornado.testing.bind_unused_port()
-    server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
-    try:
+    async with listening(sio) as port:
         yield Served(sio, port)
-    finally:
-        server.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sio.shutdown(timeout=1), 5)
-        sio.engine.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.close_all_connections(), 5)
 
 
 def frame_size(payload: str) -> int:

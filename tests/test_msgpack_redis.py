@@ -21,7 +21,7 @@ support.need_python_module("redis")
 support.need_python_module("msgpack")
 
 from tests.apps import async_test
-from tests.redis_support import AppProcess, Client, close_all, redis_server, settle
+from tests.redis_support import AppProcess, Client, close_all, redis_server, running, settle
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,15 +32,9 @@ BLOB = {"bin": b"\x00\xff", "list": [b"abc", {"deep": bytes(range(16))}]}
 def cluster():
     """[p0, p1]: msgpack servers; p1 publishes the adapter format as msgpack, p0 as JSON."""
     with redis_server() as redis:
-        procs = [AppProcess(redis.url, "--parser", "msgpack", *extra).spawn()
-                 for extra in ((), ("--serializer", "msgpack"))]
-        try:
-            for proc in procs:
-                proc.wait_ready()
+        with running([AppProcess(redis.url, "--parser", "msgpack", *extra).spawn()
+                      for extra in ((), ("--serializer", "msgpack"))]) as procs:
             yield procs
-        finally:
-            for proc in procs:
-                proc.stop()
 
 
 async def msgpack_clients(procs: list[AppProcess], per_process: int = 2) -> list[Client]:

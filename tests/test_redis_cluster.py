@@ -28,7 +28,9 @@ from tests.redis_support import (
     Client,
     close_all,
     connect_all,
+    once_each,
     redis_server,
+    running,
     settle,
 )
 
@@ -42,21 +44,9 @@ def cluster():
     p2 publishes msgpack, p0 and p1 JSON: every test also checks that the two mix.
     """
     with redis_server() as redis:
-        procs = [AppProcess(redis.url, "--node-key", "socket.io", *extra).spawn()
-                 for extra in ((), (), ("--serializer", "msgpack"))]
-        try:
-            for proc in procs:
-                proc.wait_ready()
+        with running([AppProcess(redis.url, "--node-key", "socket.io", *extra).spawn()
+                      for extra in ((), (), ("--serializer", "msgpack"))]) as procs:
             yield redis, procs
-        finally:
-            for proc in procs:
-                proc.stop()
-
-
-def once_each(clients: list[Client], event: str, namespace: str = "/") -> list[list[Any]]:
-    counts = [len(c.got(event, namespace)) for c in clients]
-    assert counts == [1] * len(clients), f"{event!r} deliveries per client: {counts}"
-    return [c.got(event, namespace)[0] for c in clients]
 
 
 @async_test(40)

@@ -21,7 +21,7 @@ support.need_python_module("aiohttp")
 import socketio
 
 from tests.apps import async_test
-from tests.redis_support import AppProcess, close_all, connect_all, redis_server, settle
+from tests.redis_support import AppProcess, close_all, connect_all, redis_server, running, settle
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,16 +29,10 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="module")
 def mixed():
     """(redis, tornado-sio process in python-socketio format, python-socketio server)."""
-    with redis_server() as redis:
-        tornado = AppProcess(redis.url, "--format", "python-socketio").spawn()
-        psio = AppProcess(redis.url, "--impl", "python-socketio").spawn()
-        try:
-            tornado.wait_ready()
-            psio.wait_ready()
-            yield redis, tornado, psio
-        finally:
-            tornado.stop()
-            psio.stop()
+    with redis_server() as redis, running([AppProcess(redis.url, "--format", "python-socketio").spawn(),
+                                           AppProcess(redis.url, "--impl", "python-socketio").spawn()]) as (
+            tornado, psio):
+        yield redis, tornado, psio
 
 
 @async_test(40)

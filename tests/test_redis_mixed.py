@@ -18,7 +18,7 @@ import os
 import queue
 import subprocess
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -116,12 +116,25 @@ START_WAIT = 40.0
 
 def started(proc: AppProcess) -> AppProcess:
     """Wait (bounded by START_WAIT) until *proc* listens; fail with its output if it does not."""
-    assert proc.proc is not None
+    return proc.wait_ready(START_WAIT)
+
+
+@contextlib.contextmanager
+def beside_node(redis_url: str, *tornado_args: str) -> Iterator[tuple[NodeServer, AppProcess]]:
+    """(node, tornado): one Node server and one tornado-sio server (*tornado_args*) on
+    *redis_url*, both ready; stopped by PID afterwards."""
+    tornado = AppProcess(redis_url, *tornado_args).spawn()
+    node = None
     try:
-        support.wait_for_port(proc.port, timeout=START_WAIT, proc=proc.proc)
-    except Exception:
-        raise AssertionError(f"server on {proc.port} did not start:\n{proc.output()}") from None
-    return proc
+        node = NodeServer(redis_url)
+        started(tornado)
+        node.take(type="ready", timeout=START_WAIT)
+        yield node, tornado
+    finally:
+        with contextlib.suppress(Exception):
+            if node is not None:
+                node.stop()
+        tornado.stop()
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ break the Node servers.
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import pytest
@@ -21,8 +20,8 @@ support.need_python_module("redis")
 support.need_python_module("msgpack")
 
 from tests.apps import async_test
-from tests.redis_support import AppProcess, close_all, connect_all, redis_server
-from tests.test_redis_mixed import START_WAIT, NodeServer, started
+from tests.redis_support import close_all, connect_all, redis_server
+from tests.test_redis_mixed import beside_node
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,19 +29,8 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="module")
 def beside():
     """(node, tornado): one Node server, one native tornado-sio server with node_emitter_key."""
-    with redis_server() as redis:
-        tornado = AppProcess(redis.url, "--node-key", "socket.io").spawn()
-        node = None
-        try:
-            node = NodeServer(redis.url)
-            started(tornado)
-            node.take(type="ready", timeout=START_WAIT)
-            yield node, tornado
-        finally:
-            with contextlib.suppress(Exception):
-                if node is not None:
-                    node.stop()
-            tornado.stop()
+    with redis_server() as redis, beside_node(redis.url, "--node-key", "socket.io") as (node, tornado):
+        yield node, tornado
 
 
 @async_test(40)

@@ -18,8 +18,8 @@ support.need_python_module("flask_socketio")
 support.need_python_module("simple_websocket")
 
 from tests.apps import async_test
-from tests.redis_support import AppProcess, close_all, connect_all, redis_server, settle
-from tests.test_redis_mixed import started
+from tests.redis_support import AppProcess, close_all, connect_all, redis_server, running, settle
+from tests.test_redis_mixed import START_WAIT
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,16 +27,10 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="module")
 def pair():
     """(flask, tornado) on one redis-server; stopped by PID afterwards."""
-    with redis_server() as redis:
-        flask = AppProcess(redis.url, "--impl", "flask-socketio").spawn()
-        tornado = AppProcess(redis.url, "--format", "flask-socketio").spawn()
-        try:
-            started(flask)
-            started(tornado)
-            yield flask, tornado
-        finally:
-            flask.stop()
-            tornado.stop()
+    with redis_server() as redis, running([AppProcess(redis.url, "--impl", "flask-socketio").spawn(),
+                                           AppProcess(redis.url, "--format", "flask-socketio").spawn()],
+                                          START_WAIT) as (flask, tornado):
+        yield flask, tornado
 
 
 @async_test(40)

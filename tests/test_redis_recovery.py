@@ -26,7 +26,7 @@ support.need_python_module("redis")
 from tests.apps import async_test
 from tests.nodeclient import NodeClient
 from tests.rawclient import RawWebSocket
-from tests.redis_support import AppProcess, Client, close_all, connect_all, redis_server
+from tests.redis_support import AppProcess, Client, close_all, connect_all, redis_server, running
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -44,14 +44,8 @@ RECONNECT = {"transports": ["websocket"], "reconnection": True, "reconnectionDel
 def cluster():
     """(redis, [p0, p1, p2]): three servers with connection state recovery over Redis Streams."""
     with redis_server() as redis:
-        procs = [AppProcess(redis.url, *FLAGS).spawn() for _ in range(3)]
-        try:
-            for proc in procs:
-                proc.wait_ready()
+        with running([AppProcess(redis.url, *FLAGS).spawn() for _ in range(3)]) as procs:
             yield redis, procs
-        finally:
-            for proc in procs:
-                proc.stop()
 
 
 class Switch:

@@ -25,7 +25,16 @@ support.need_python_module("redis")
 
 from tests.apps import async_test
 from tests.redis_cluster_support import redis_cluster
-from tests.redis_support import AppProcess, Client, app_processes, close_all, connect_all, redis_server, settle
+from tests.redis_support import (
+    AppProcess,
+    Client,
+    app_processes,
+    close_all,
+    connect_all,
+    redis_server,
+    running,
+    settle,
+)
 from tornado_sio import MessageQueueError, SocketIO
 from tornado_sio.adapter.redis.sharded import ClusterSettings, ShardedLink, key_slot, parse_cluster_url
 from tornado_sio.emitter import Emitter
@@ -45,14 +54,8 @@ def cluster():
 def servers(cluster):
     """Three servers on the cluster; the first two name only one seed node each (the rest is discovered)."""
     urls = (cluster.seed_url(1), cluster.seed_url(2), cluster.url)
-    procs = [AppProcess(url, "--quick").spawn() for url in urls]
-    try:
-        for proc in procs:
-            proc.wait_ready()
+    with running([AppProcess(url, "--quick").spawn() for url in urls]) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 def counts(clients: list[Client], event: str, namespace: str = "/") -> list[int]:

@@ -29,7 +29,17 @@ support.need_python_module("redis")
 
 from tests.apps import async_test
 from tests.nodeclient import NodeClient
-from tests.redis_support import AppProcess, Client, RedisServer, close_all, connect_all, redis_server, settle
+from tests.redis_support import (
+    AppProcess,
+    Client,
+    RedisServer,
+    close_all,
+    connect_all,
+    once_each,
+    redis_server,
+    running,
+    settle,
+)
 from tornado_sio.adapter.redis.link import LinkSettings
 from tornado_sio.adapter.redis.streams import StreamLink, StreamSettings, entry_id
 
@@ -45,21 +55,12 @@ def cluster(request):
     if os.environ.get("REDIS_URL"):
         pytest.skip("these tests restart their own redis-server; REDIS_URL names a shared one")
     redis = RedisServer().start()
-    procs = [AppProcess(redis.url, "--transport", request.param, *FLAGS).spawn() for _ in range(3)]
     try:
-        for proc in procs:
-            proc.wait_ready()
-        yield redis, procs
+        with running([AppProcess(redis.url, "--transport", request.param, *FLAGS).spawn()
+                      for _ in range(3)]) as procs:
+            yield redis, procs
     finally:
-        for proc in procs:
-            proc.stop()
         redis.stop()
-
-
-def once_each(clients: list[Client], event: str, namespace: str = "/") -> list[list[Any]]:
-    counts = [len(c.got(event, namespace)) for c in clients]
-    assert counts == [1] * len(clients), f"{event!r} deliveries per client: {counts}"
-    return [c.got(event, namespace)[0] for c in clients]
 
 
 async def two_each(procs: list[AppProcess]) -> list[Client]:

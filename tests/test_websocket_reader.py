@@ -117,10 +117,11 @@ def test_the_tested_range_covers_the_installed_tornado():
 
 
 class DeflateFallbackTest(HardeningTestCase):
-    """With permessage-deflate negotiated, Tornado's own reader runs; its 1009 still has no reason."""
+    """On Tornado's handler (``websocket_owned=False``) with permessage-deflate, Tornado's own reader
+    runs; its 1009 still has no reason. (The owned connection's deflate: ``test_owned_deflate.py``.)"""
 
     socketio_options: ClassVar[dict[str, Any]] = {"cors_allowed_origins": "*", "websocket_compression": True,
-                                                  "max_http_buffer_size": 1000}
+                                                  "max_http_buffer_size": 1000, "websocket_owned": False}
 
     @gen_test
     async def test_tornados_reader_closes_an_oversized_message_with_1009_and_no_reason(self):

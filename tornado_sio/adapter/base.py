@@ -42,6 +42,7 @@ __all__ = [
     "AckTarget",
     "Rooms",
     "room_set",
+    "selects",
 ]
 
 #: ``to=`` accepts one room (a str) or several.
@@ -80,6 +81,16 @@ class BroadcastOptions(NamedTuple):
     local: bool = False
     volatile: bool = False
     compress: bool = True
+
+
+def selects(opts: BroadcastOptions, namespace: str, rooms: Iterable[str]) -> bool:
+    """Whether *opts* selects a socket of *namespace* in *rooms* (Node's ``shouldIncludePacket``):
+    what a recovering client missed is the recorded broadcasts this is true for."""
+    rooms = list(rooms)
+    if opts.namespace != namespace:
+        return False
+    included = not opts.rooms or any(room in opts.rooms for room in rooms)
+    return included and not any(room in opts.except_rooms for room in rooms)
 
 
 @dataclasses.dataclass

@@ -20,7 +20,7 @@ from ..exceptions import AckTimeout, DisconnectedError
 from ..protocol.outgoing import Prepared
 from ..protocol.serializer import get_serializer
 from ..protocol.socketio import SIOPacket, SIOType
-from .base import AckCallback, Adapter, BroadcastOptions, Recipient, SocketDetails
+from .base import AckCallback, Adapter, BroadcastOptions, Recipient, SocketDetails, selects
 
 __all__ = ["MemoryAdapter", "SessionStore"]
 
@@ -168,7 +168,9 @@ class MemoryAdapter(Adapter):
         an event (not volatile) gets an offset as its last argument and is kept for replay."""
         if self.recovery is not None:
             packet = self.recovery.record(packet, opts)
-        self.deliver(self.prepare(packet), self.recipients(opts), opts.volatile)
+        prepared = self.prepare(packet)
+        prepared.compress = opts.compress  # emit(compress=False): never deflated
+        self.deliver(prepared, self.recipients(opts), opts.volatile)
 
     def deliver(self, prepared: Prepared, recipients: Iterable[Recipient], volatile: bool) -> None:
         """Send *prepared* to each of *recipients*, counted in :attr:`delivered`; a *volatile*
@@ -276,15 +278,6 @@ class MemoryAdapter(Adapter):
         return self.recovery
 
 
-def _selects(opts: BroadcastOptions, namespace: str, rooms: Iterable[str]) -> bool:
-    """Whether a socket of *namespace* in *rooms* was selected by *opts* (Node's ``shouldIncludePacket``)."""
-    rooms = list(rooms)
-    if opts.namespace != namespace:
-        return False
-    included = not opts.rooms or any(room in opts.rooms for room in rooms)
-    return included and not any(room in opts.except_rooms for room in rooms)
-
-
 class SessionStore:
     """What connection state recovery keeps in one process (Node's ``SessionAwareAdapter``).
 
@@ -349,7 +342,7 @@ class SessionStore:
         missed: List[List[Any]] = []
         after = False
         for packet_offset, opts, data, _ in self.packets:
-            if after and _selects(opts, session.get("namespace", "/"), session.get("rooms", ())):
+            if after and selects(opts, session.get("namespace", "/"), session.get("rooms", ())):
                 missed.append(list(data))
             after = after or packet_offset == offset
         session["missed_packets"] = missed

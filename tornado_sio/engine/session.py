@@ -210,7 +210,9 @@ class _Session:
         if state is _OPEN:
             wire = self._wire
             if wire is not None:
-                frames = prepared.ws_frames
+                # permessage-deflate where the owned connection negotiated it (FrameWriter.deflate)
+                deflate = getattr(wire, "deflate", False)
+                frames = prepared.ws_frames_deflated if deflate and prepared.compress else prepared.ws_frames
                 stats = self.engine.stats
                 stats.messages_out += 1
                 stats.bytes_out += len(frames)

@@ -16,7 +16,12 @@ __all__ = ["FrameWriter", "Item", "PollWaiter"]
 
 
 class FrameWriter(Protocol):
-    """A transport that takes complete, unmasked WebSocket frames (the WebSocket handler)."""
+    """A transport that takes complete, unmasked WebSocket frames (the WebSocket handler).
+
+    A writer may also have a ``deflate`` attribute: True when it negotiated
+    permessage-deflate and takes :attr:`~tornado_sio.protocol.outgoing.Prepared.ws_frames_deflated`
+    (the session reads it with ``getattr``, False when absent).
+    """
 
     def write_frames(self, data: bytes) -> bool:
         """Write ready frame bytes; False when the client is gone or too slow (then it is closed)."""

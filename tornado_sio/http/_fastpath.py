@@ -16,7 +16,7 @@ it is here, so that a Tornado upgrade is checked in one file:
   masking function (``tornado.util._websocket_mask``).
   Since the owned connection (``http/owned.py``) carries plain WebSockets,
   this reader serves the connections that stay on Tornado's handler: TLS,
-  permessage-deflate (where Tornado's own reader runs), ``websocket_owned=False``.
+  ``websocket_owned=False`` (with permessage-deflate there, Tornado's own reader runs).
 * :func:`buffered_input` (``IOStream._read_buffer``): the bytes a detached
   stream read past the upgrade request, handed to the owned connection.
 * :func:`write_stream`: ready frame bytes straight to the socket when Tornado's

@@ -24,9 +24,16 @@ How a connection moves here (public API only, in :func:`take_over`):
 
 When a connection stays on Tornado's stock path instead (logged once per
 cause): ``websocket_owned=False``; TLS terminated by Tornado (an
-``SSLIOStream``); permessage-deflate negotiated (``websocket_compression=True``
-and offered by the client); a Tornado outside the range ``_fastpath`` was
-tested with (it reads the bytes Tornado buffered after the request head).
+``SSLIOStream``); a Tornado outside the range ``_fastpath`` was tested with
+(it reads the bytes Tornado buffered after the request head).
+
+permessage-deflate (``websocket_compression=True`` and offered by the client,
+:func:`negotiate_deflate`): the answer always says
+``server_no_context_takeover``, so a message compresses to the same bytes for
+every client (``Prepared.ws_frames_deflated``, built once per broadcast;
+``emit(..., compress=False)`` sends it plain); the client's messages are
+inflated by the parser's :class:`~tornado_sio.protocol.wsframe.Inflater`,
+bounded by ``max_http_buffer_size``.
 
 What :class:`OwnedWebSocket` does, per RFC 6455:
 
@@ -68,6 +75,7 @@ from ..protocol import engineio as eio
 from ..protocol.wsframe import (
     Close,
     FrameParser,
+    Inflater,
     Message,
     Ping,
     WebSocketProtocolError,
@@ -90,6 +98,7 @@ __all__ = [
     "OwnedWebSocket",
     "accept_key",
     "handshake_refusal",
+    "negotiate_deflate",
     "owned_path_refusal",
     "switching_protocols",
     "take_over",
@@ -138,6 +147,50 @@ def switching_protocols(key: str, extra: list[tuple[str, str]] = ()) -> bytes:  
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+_DEFLATE_PARAMS = frozenset({"server_no_context_takeover", "client_no_context_takeover",
+                             "server_max_window_bits", "client_max_window_bits"})
+_WINDOW_BITS = frozenset(str(bits) for bits in range(8, 16))
+
+
+def negotiate_deflate(offers: str) -> tuple[str, bool] | None:
+    """The answer to a client's permessage-deflate offers (RFC 7692), or None to decline them all.
+
+    *offers* is the ``Sec-WebSocket-Extensions`` header. The first offer this
+    server can honour wins; returned with whether the client promised
+    ``client_no_context_takeover``. The answer always says
+    ``server_no_context_takeover``: each message is compressed on its own, so
+    a broadcast compresses once for every client. An offer with an unknown or
+    repeated parameter, a bad value, or a ``server_max_window_bits`` below 15
+    is declined (the inflater takes any client window up to 15).
+    """
+    for offer in offers.split(","):
+        name, *raw = (part.strip() for part in offer.split(";"))
+        if name.lower() != "permessage-deflate":
+            continue
+        params: dict[str, str] = {}
+        for item in raw:
+            key, has_value, value = item.partition("=")
+            key, value = key.strip().lower(), value.strip().strip('"')
+            if not key or key in params or key not in _DEFLATE_PARAMS:
+                break
+            if key.endswith("context_takeover") and has_value:
+                break
+            if key == "client_max_window_bits" and has_value and value not in _WINDOW_BITS:
+                break
+            if key == "server_max_window_bits" and value != "15":
+                break
+            params[key] = value
+        else:
+            answer = "permessage-deflate; server_no_context_takeover"
+            if "server_max_window_bits" in params:
+                answer += "; server_max_window_bits=15"
+            client_no_context_takeover = "client_no_context_takeover" in params
+            if client_no_context_takeover:
+                answer += "; client_no_context_takeover"
+            return answer, client_no_context_takeover
+    return None
+
+
 _fallbacks_logged: set[str] = set()
 
 
@@ -149,9 +202,6 @@ def owned_path_refusal(handler: RequestHandler, options: Options) -> str | None:
     stream = getattr(handler.request.connection, "stream", None)
     if type(stream) is not IOStream:
         why = "a TLS stream (or not a plain IOStream)"
-    elif options.websocket_compression and "permessage-deflate" in handler.request.headers.get(
-            "Sec-WebSocket-Extensions", ""):
-        why = "permessage-deflate negotiated"
     elif not private_paths_enabled():
         why = "a Tornado outside the tested range"
     if why is not None and why not in _fallbacks_logged:
@@ -171,7 +221,7 @@ class OwnedWebSocket(asyncio.Protocol):
     and :attr:`frame_cost` (Tornado's figures).
     """
 
-    __slots__ = ("transport", "parser", "server_closed", "client_closed", "lost", "failed",
+    __slots__ = ("transport", "parser", "deflate", "server_closed", "client_closed", "lost", "failed",
                  "max_send_buffer", "_loop", "_timer", "_resume", "_head", "_leftover")
 
     #: Work (bytes read, plus :attr:`frame_cost` per frame) after which reading yields to the loop.
@@ -180,9 +230,12 @@ class OwnedWebSocket(asyncio.Protocol):
     frame_cost = 1024
 
     def __init__(self, max_message_size: int, max_send_buffer: int, head: bytes = b"",
-                 leftover: bytes = b"") -> None:
+                 leftover: bytes = b"", inflater: Inflater | None = None) -> None:
         self.transport: asyncio.Transport | None = None
-        self.parser = FrameParser(max_message_size, unmask=C_UNMASK)
+        self.parser = FrameParser(max_message_size, unmask=C_UNMASK, inflater=inflater)
+        #: permessage-deflate was negotiated: the client's compressed messages are inflated
+        #: (by *inflater*), and the session writes ``Prepared.ws_frames_deflated``.
+        self.deflate = inflater is not None
         #: The server's close frame is out (data messages from then on are dropped).
         self.server_closed = False
         #: The client's close frame arrived, or its bytes ended.
@@ -405,8 +458,9 @@ class EngineWebSocket(OwnedWebSocket):
 
     __slots__ = ("session", "upgrade_of", "close_reason", "stats")
 
-    def __init__(self, options: Options, upgrade_of: EngineSession | None, head: bytes, leftover: bytes) -> None:
-        super().__init__(options.max_http_buffer_size, options.max_send_buffer, head, leftover)
+    def __init__(self, options: Options, upgrade_of: EngineSession | None, head: bytes, leftover: bytes,
+                 inflater: Inflater | None = None) -> None:
+        super().__init__(options.max_http_buffer_size, options.max_send_buffer, head, leftover, inflater)
         #: The session this WebSocket carries (None while it only probes).
         self.session: EngineSession | None = None
         #: The polling session this WebSocket probes to upgrade.
@@ -522,6 +576,13 @@ async def take_over(handler: RequestHandler, engine: EngineServer, handshake: Ha
                  message)
         handler.finish(message)
         return False
+    inflater: Inflater | None = None
+    if engine.options.websocket_compression:
+        agreed = negotiate_deflate(handler.request.headers.get("Sec-WebSocket-Extensions", ""))
+        if agreed is not None:
+            response, client_no_context_takeover = agreed
+            extra_headers = [*extra_headers, ("Sec-WebSocket-Extensions", response)]
+            inflater = Inflater(client_no_context_takeover)
     head = switching_protocols(handler.request.headers["Sec-WebSocket-Key"], extra_headers)
     handler.set_status(101)
     handler.application.log_request(handler)  # the access log line Tornado writes for its own 101
@@ -538,7 +599,7 @@ async def take_over(handler: RequestHandler, engine: EngineServer, handshake: Ha
         return True
     stream.close()  # Tornado forgets it; the duplicate keeps the connection open (no FIN)
     sock.setblocking(False)
-    connection = EngineWebSocket(engine.options, upgrade_of, head, leftover)
+    connection = EngineWebSocket(engine.options, upgrade_of, head, leftover, inflater)
     connection.start(engine, handshake)
     try:
         await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, sock=sock)

@@ -15,7 +15,7 @@ closes such a WebSocket.
 After the 101 a plain WebSocket is no longer this handler's: :func:`~tornado_sio.http.owned.take_over`
 moves it to tornado-sio's own connection (``http/owned.py``), and the handler
 is dropped. What follows is the path of the connections that stay here: TLS
-terminated by Tornado, permessage-deflate, ``websocket_owned=False``, an
+terminated by Tornado, ``websocket_owned=False``, an
 untested Tornado (each logged once).
 
 Incoming frames are read by the strict, fair reader of ``_fastpath``

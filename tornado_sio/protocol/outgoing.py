@@ -12,12 +12,17 @@ from typing import List, Optional, Sequence, Union
 
 from ..exceptions import EncodeError
 from .socketio import SIOPacket, encode
-from .wsframe import OP_BINARY, OP_TEXT, build_frame
+from .wsframe import OP_BINARY, OP_TEXT, build_frame, deflate_payload
 
-__all__ = ["Prepared", "Item", "prepare", "binary_packet", "raw_text", "raw_binary", "CLIENT_MAX_ATTACHMENTS"]
+__all__ = ["Prepared", "Item", "COMPRESS_THRESHOLD", "prepare", "binary_packet", "raw_text", "raw_binary",
+           "CLIENT_MAX_ATTACHMENTS"]
 
 #: One Engine.IO packet as it travels: text, or the bytes of a binary message.
 Item = Union[str, bytes]
+
+#: With permessage-deflate, messages shorter than this go uncompressed (engine.io's
+#: ``perMessageDeflate.threshold``): compressing them costs more than it saves.
+COMPRESS_THRESHOLD = 1024
 
 #: socket.io-parser (4.2.6+, the CVE-2026-33151 fix) drops a connection that
 #: receives a packet with more binary attachments than this.
@@ -31,7 +36,7 @@ class Prepared:
     are the complete WebSocket frames. Both are built once, on first use.
     """
 
-    __slots__ = ("sio_text", "attachments", "items", "frames")
+    __slots__ = ("sio_text", "attachments", "items", "frames", "deflated", "compress")
 
     def __init__(self, sio_text: str, attachments: Sequence[bytes] = (),
                  items: Optional[List[Item]] = None, frames: Optional[bytes] = None) -> None:
@@ -41,6 +46,11 @@ class Prepared:
         self.items = items
         #: Cached WebSocket frames (None until first asked for).
         self.frames = frames
+        #: Cached permessage-deflate frames (None until first asked for).
+        self.deflated: Optional[bytes] = None
+        #: False: never compressed, even where permessage-deflate was negotiated
+        #: (``emit(..., compress=False)``, Node's ``compress(false)``).
+        self.compress = True
 
     @property
     def eio_items(self) -> List[Item]:
@@ -58,6 +68,27 @@ class Prepared:
                 frames += build_frame(attachment, OP_BINARY)
             self.frames = frames
         return self.frames
+
+    @property
+    def ws_frames_deflated(self) -> bytes:
+        """The frames for a connection that negotiated permessage-deflate, built once.
+
+        Each Engine.IO message of at least :data:`COMPRESS_THRESHOLD` bytes is
+        compressed (RSV1 set) with no context kept, so the bytes are the same
+        for every such connection; shorter ones are sent as they are.
+        """
+        if self.deflated is None:
+            frames = b""
+            for item in self.eio_items:
+                text = isinstance(item, str)
+                data = item.encode("utf-8") if isinstance(item, str) else item
+                opcode = OP_TEXT if text else OP_BINARY
+                if len(data) >= COMPRESS_THRESHOLD:
+                    frames += build_frame(deflate_payload(data), opcode, compressed=True)
+                else:
+                    frames += build_frame(data, opcode)
+            self.deflated = frames
+        return self.deflated
 
     @property
     def messages(self) -> List[Item]:

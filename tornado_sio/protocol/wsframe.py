@@ -8,8 +8,11 @@ Writers. A broadcast to many WebSocket clients sends the same message to each
 of them. Building the frame once with :func:`build_frame` and writing the same
 bytes to every stream saves the per-client framing work Tornado's
 ``write_message`` would redo. Frames sent by a server are never masked (RFC 6455
-5.1) and here never fragmented, and no extension (permessage-deflate) is
-applied: use them only on connections that did not negotiate compression.
+5.1) and here never fragmented. permessage-deflate (RFC 7692) is optional:
+:func:`deflate_payload` compresses a message with no context kept (so the
+result is the same for every client that negotiated it) and
+``build_frame(..., compressed=True)`` marks it with RSV1; the parser takes an
+:class:`Inflater` to read compressed messages.
 
 Parser. :class:`FrameParser` reads what a client sends: :meth:`FrameParser.feed`
 appends bytes, :meth:`FrameParser.next_event` or :meth:`FrameParser.events`
@@ -47,6 +50,7 @@ import codecs
 import enum
 import functools
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn, Union
@@ -63,6 +67,7 @@ __all__ = [
     "Close",
     "Event",
     "FrameParser",
+    "Inflater",
     "Message",
     "Ping",
     "Pong",
@@ -71,6 +76,7 @@ __all__ = [
     "build_frame",
     "build_ping",
     "build_pong",
+    "deflate_payload",
 ]
 
 OP_CONTINUATION = 0x0
@@ -102,8 +108,11 @@ _MESSAGE_TOO_BIG = 1009
 _utf8_incremental_decoder = codecs.getincrementaldecoder("utf-8")
 
 
-def build_frame(payload: bytes | bytearray | memoryview, opcode: int = OP_TEXT) -> bytes:
+def build_frame(payload: bytes | bytearray | memoryview, opcode: int = OP_TEXT, compressed: bool = False) -> bytes:
     """Return one complete, final, unmasked frame carrying *payload*.
+
+    *compressed* sets RSV1: the payload is a permessage-deflate message (see
+    :func:`deflate_payload`), only for a connection that negotiated it.
 
     The length takes the 7-bit form up to 125 bytes, the 16-bit form (126) up
     to 65535 bytes and the 64-bit form (127) beyond. A text frame's payload
@@ -116,7 +125,7 @@ def build_frame(payload: bytes | bytearray | memoryview, opcode: int = OP_TEXT) 
     if not 0 <= opcode <= 0xF:
         raise ValueError(f"invalid WebSocket opcode {opcode!r}")
     length = len(payload) if not isinstance(payload, memoryview) else payload.nbytes
-    first = _FIN | opcode
+    first = _FIN | opcode | (0x40 if compressed else 0)
     if length <= 125:
         header = _HEADER_7.pack(first, length)
     elif opcode >= 0x8:
@@ -202,13 +211,15 @@ class WebSocketProtocolError(ProtocolError):
     code: int
     reason: str
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, description: str = "") -> None:
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
+        #: For the log when the reason sent is empty (e.g. 1009 after decompression).
+        self.description = description
 
     def __str__(self) -> str:
-        return self.reason or _CODE_DESCRIPTIONS.get(self.code, f"close code {self.code}")
+        return self.reason or self.description or _CODE_DESCRIPTIONS.get(self.code, f"close code {self.code}")
 
 
 _CODE_DESCRIPTIONS = {
@@ -351,6 +362,17 @@ def _first_byte_error_in(first: int, message_open: bool) -> str | None:
     return reason
 
 
+def _rsv1_error(first: int, message_open: bool) -> str | None:
+    """The 1002 reason of a first byte with RSV1 set on a permessage-deflate connection, or None.
+
+    RSV1 marks the first frame of a compressed message (RFC 7692 6.1); on a
+    continuation or a control frame it is an error.
+    """
+    if not 0 < first & 0x0F < 3:
+        return "RSV1 set on a continuation or control frame"
+    return _first_byte_error_in(first & ~0x40, message_open)
+
+
 def _whole_data_frame(buf: bytearray, pos: int, limit: int) -> tuple[int, int] | None:
     """``(start, end)`` of the payload when a whole, final, masked text or binary frame starts at *pos*.
 
@@ -417,6 +439,55 @@ def _external_unmask(unmask: Unmask) -> Callable[[bytearray, int, int, bytes | b
     return apply
 
 
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
+
+
+class Inflater:
+    """permessage-deflate (RFC 7692) for the messages a client sends: raw DEFLATE, bounded output.
+
+    Why bounded: a few kilobytes of compressed zeros inflate to gigabytes; the
+    output is cut at *limit* + 1 bytes and the message refused with 1009, so a
+    "bomb" never inflates in memory. With *no_context_takeover* (the client
+    agreed to ``client_no_context_takeover``) each message starts a fresh
+    window; otherwise the window carries over from message to message, as the
+    client's compressor does (then the inflater holds zlib's state, about
+    40 KiB, for the life of the connection).
+    """
+
+    __slots__ = ("_window", "_no_context_takeover")
+
+    def __init__(self, no_context_takeover: bool = False) -> None:
+        self._no_context_takeover = no_context_takeover
+        self._window: Any = None  # zlib's decompressor, kept across messages (context takeover)
+
+    def inflate(self, data: bytes, limit: int) -> bytes:
+        """The message *data* (its fragments' payloads joined) inflated; 1009 past *limit*, 1007 if corrupt."""
+        decompressor = self._window
+        if decompressor is None or self._no_context_takeover:
+            decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+            if not self._no_context_takeover:
+                self._window = decompressor
+        try:
+            out = decompressor.decompress(data + _DEFLATE_TAIL, limit + 1)
+        except zlib.error:
+            raise WebSocketProtocolError(_INVALID_DATA, "invalid compressed data") from None
+        if len(out) > limit or decompressor.unconsumed_tail:
+            raise WebSocketProtocolError(_MESSAGE_TOO_BIG, "", "message too big after decompression")
+        return bytes(out)
+
+
+def deflate_payload(payload: bytes | bytearray | memoryview) -> bytes:
+    """*payload* compressed for one message with no context kept (``server_no_context_takeover``).
+
+    Why no context: then the same message compresses to the same bytes for
+    every client, so a broadcast compresses once (see
+    :attr:`~tornado_sio.protocol.outgoing.Prepared.ws_frames_deflated`).
+    """
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+    out = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4] if out.endswith(_DEFLATE_TAIL) else out
+
+
 class FrameParser:
     """Incremental parser of the frames a WebSocket client sends to this server.
 
@@ -434,43 +505,25 @@ class FrameParser:
     both accepted. *unmask*, a masking function ``(mask, data) -> bytes``,
     replaces the pure-Python one (e.g. Tornado's C ``websocket_mask``: 2x as
     fast on a small frame, 20x on 64 KiB) without this module depending on it.
+    *inflater* (an :class:`Inflater`: permessage-deflate was negotiated) lets
+    RSV1 mark compressed messages, checked for size and UTF-8 once inflated.
 
-    Fairness: :meth:`events` takes a budget of frames, so one busy client cannot
-    hold the event loop for a whole buffer's worth of tiny frames::
-
-        parser.feed(chunk)
-        before = parser.frames_parsed
-        for event in parser.events(max_frames=100):
-            handle(event)
-        if parser.frames_parsed - before == 100:
-            reschedule()  # more may be buffered; call events() again later
+    Fairness: :meth:`events` takes a budget of frames (compare
+    :attr:`frames_parsed` before and after), so one busy client cannot hold
+    the event loop for a whole buffer's worth of tiny frames.
     """
 
     # _frame_*: the frame whose payload is being read in pieces (while _frame_active).
     # _message_*: the data message in progress (while _message_opcode is not 0).
     __slots__ = (
-        "_buf",
-        "_closed",
-        "_error",
-        "_frame_active",
-        "_frame_control",
-        "_frame_done",
-        "_frame_fin",
-        "_frame_mask",
-        "_frame_opcode",
-        "_frame_remaining",
-        "_frames",
-        "_max_message_size",
-        "_message_decoder",
-        "_message_opcode",
-        "_message_parts",
-        "_message_size",
-        "_pos",
-        "_require_mask",
-        "_unmask",
+        "_buf", "_closed", "_error", "_frame_active", "_frame_control", "_frame_done", "_frame_fin",
+        "_frame_mask", "_frame_opcode", "_frame_rsv1", "_frame_remaining", "_frames", "_inflater",
+        "_max_message_size", "_message_compressed", "_message_decoder", "_message_opcode", "_message_parts",
+        "_message_size", "_pos", "_require_mask", "_unmask",
     )
 
-    def __init__(self, max_message_size: int, *, require_mask: bool = True, unmask: Unmask | None = None) -> None:
+    def __init__(self, max_message_size: int, *, require_mask: bool = True, unmask: Unmask | None = None,
+                 inflater: Inflater | None = None) -> None:
         if max_message_size < 0:
             raise ValueError(f"max_message_size must be >= 0, not {max_message_size!r}")
         self._max_message_size = max_message_size
@@ -483,6 +536,9 @@ class FrameParser:
         self._frames = 0
         self._frame_active = False
         self._frame_opcode = 0
+        self._frame_rsv1 = False
+        self._inflater = inflater
+        self._message_compressed = False
         self._frame_fin = False
         self._frame_mask: bytearray | None = None
         self._frame_remaining = 0
@@ -596,11 +652,11 @@ class FrameParser:
         """Raise a fresh copy of the error that killed this parser."""
         error = self._error
         assert error is not None
-        raise WebSocketProtocolError(error.code, error.reason)
+        raise WebSocketProtocolError(error.code, error.reason, error.description)
 
-    def _fail(self, code: int, reason: str) -> WebSocketProtocolError:
+    def _fail(self, code: int, reason: str, description: str = "") -> WebSocketProtocolError:
         """Kill the parser with *code*/*reason* and return the error for the caller to raise."""
-        error = WebSocketProtocolError(code, reason)
+        error = WebSocketProtocolError(code, reason, description)
         self._error = error
         self._buf = bytearray()
         self._pos = 0
@@ -610,8 +666,11 @@ class FrameParser:
         return error
 
     def _check_first_byte(self, first: int) -> None:
-        """Fail unless *first* may start a frame in the current message state."""
-        reason = _first_byte_error_in(first, bool(self._message_opcode))
+        """Fail unless *first* may start a frame in the current message state (RSV1: see :func:`_rsv1_error`)."""
+        if first & 0x40 and self._inflater is not None:
+            reason = _rsv1_error(first, bool(self._message_opcode))
+        else:
+            reason = _first_byte_error_in(first, bool(self._message_opcode))
         if reason is not None:
             raise self._fail(_PROTOCOL_ERROR, reason)
 
@@ -676,6 +735,7 @@ class FrameParser:
         start = pos + header
         end = start + length
         fin = bool(first & _FIN)
+        self._frame_rsv1 = bool(first & 0x40)
 
         if end <= len(buf):
             # The whole frame is buffered: the common case, with no frame state.
@@ -690,6 +750,8 @@ class FrameParser:
         if opcode >= 8:
             return self._control_event(opcode, payload)
         if fin and opcode != OP_CONTINUATION:
+            if self._frame_rsv1:
+                return self._inflated_message(opcode, payload)
             return self._complete_message(opcode, payload)
         self._start_data_frame(opcode, length)
         self._add_data(payload)
@@ -703,6 +765,14 @@ class FrameParser:
             except UnicodeDecodeError:
                 raise self._fail(_INVALID_DATA, "invalid UTF-8 in text message") from None
         return _message(OP_BINARY, payload)
+
+    def _inflated_message(self, opcode: int, raw: bytes) -> Message:
+        """The message of a compressed message's *raw* payload (RSV1 is refused without an inflater)."""
+        try:
+            data = self._inflater.inflate(raw, self._max_message_size)  # type: ignore[union-attr]
+        except WebSocketProtocolError as exc:
+            raise self._fail(exc.code, exc.reason, exc.description) from None
+        return self._complete_message(opcode, data)
 
     def _begin_partial_frame(self, opcode: int, fin: bool, length: int, start: int,
                              mask: bytearray | None) -> Event | None | _Need:
@@ -726,7 +796,8 @@ class FrameParser:
         self._message_opcode = opcode
         self._message_size = length
         self._message_parts = []
-        if opcode == OP_TEXT:
+        self._message_compressed = self._frame_rsv1
+        if opcode == OP_TEXT and not self._frame_rsv1:  # compressed text is checked once inflated
             self._message_decoder = _utf8_incremental_decoder("strict")
         else:
             self._message_decoder = None
@@ -757,6 +828,9 @@ class FrameParser:
         if decoder is None:
             data = b"".join(self._message_parts)
             self._message_parts = []
+            if self._message_compressed:
+                self._message_compressed = False
+                return self._inflated_message(opcode, data)
             return _message(opcode, data)
         text = self._message_parts
         self._message_parts = []

@@ -25,14 +25,15 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, Callable, Generic, Optional, Protocol, TypeVar
 
 from ...exceptions import MessageQueueError
 from .wire import redact_url
 
-__all__ = ["LinkSettings", "OnMessage", "Publisher", "PublishingLink", "RateLimitedLog", "RedisLink", "Subscriber",
-           "cancel_all", "client_options", "describe", "is_link_error"]
+__all__ = ["LinkSettings", "OnMessage", "OutgoingQueue", "Publisher", "PublishingLink", "RateLimitedLog", "RedisLink",
+           "Subscriber", "WantedChannels", "WatchedTasks", "cancel_all", "client_options", "close_quietly", "describe",
+           "drained", "is_link_error", "settle", "unreachable_reason"]
 
 log = logging.getLogger("tornado_sio.redis")
 
@@ -123,8 +124,9 @@ class RateLimitedLog:
         self.logger.warning(msg, *args)
 
 
-def _settle(futures: list[asyncio.Future[Any]], exc: BaseException | None = None,
-            result: Any = None) -> None:
+def settle(futures: Iterable[asyncio.Future[Any]], exc: BaseException | None = None,
+           result: Any = None) -> None:
+    """Fail each pending future of *futures* with *exc*, or give it *result*; done ones (and None) are skipped."""
     for future in futures:
         if future is not None and not future.done():
             if exc is not None:
@@ -151,13 +153,16 @@ async def cancel_all(tasks: Sequence[asyncio.Future[Any]], retry: float = 0.05) 
             task.exception()  # retrieved: its failure was reported where it happened
 
 
-def client_options(settings: LinkSettings, where: str, needs_msgpack: bool = False) -> tuple[Any, dict[str, Any]]:
+def client_options(settings: LinkSettings, where: str, needs_msgpack: bool = False,
+                   extra: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """``redis.asyncio`` and the keyword arguments of ``Redis.from_url`` for *settings*.
 
     Raises :class:`~tornado_sio.MessageQueueError` when the redis package (or
     msgpack, when *needs_msgpack*) is missing. Commands time out after
     ``connect_timeout`` and are never retried here: the link notices the
-    failure, logs it once and reconnects on its own schedule.
+    failure, logs it once and reconnects on its own schedule. *extra* (a
+    cluster URL's credentials) comes before ``redis_options``, which may
+    override it.
     """
     try:
         import redis.asyncio as redis_asyncio  # type: ignore[import-not-found,unused-ignore]
@@ -175,10 +180,91 @@ def client_options(settings: LinkSettings, where: str, needs_msgpack: bool = Fal
         "socket_timeout": settings.connect_timeout,
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 0,
+        **(extra or {}),
     }
     options.update(settings.redis_options)
     options["decode_responses"] = False  # channels and payloads are bytes here
     return redis_asyncio, options
+
+
+def unreachable_reason(exc: BaseException, timeout: float) -> str:
+    """Why :meth:`start` could not reach Redis, for its error: *exc*'s text, and for a bare
+    timeout how long it waited (a bare ``TimeoutError`` says nothing on its own)."""
+    reason = describe(exc)
+    if isinstance(exc, asyncio.TimeoutError) and not str(exc):
+        reason = f"no answer within {timeout:g}s ({reason})"
+    return reason
+
+
+async def close_quietly(client: Any, what: str = "a Redis client") -> None:
+    """Close a ``redis.asyncio`` client or pub/sub connection (*what*, for the log), best
+    effort: bounded, and a failure only logged at DEBUG (it is being dropped anyway)."""
+    if client is None:
+        return
+    try:
+        await asyncio.wait_for(client.aclose(), 2)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - best effort on the way out
+        log.debug("message queue: closing %s failed: %s", what, describe(exc))
+
+
+async def drained(busy: Callable[[], bool], alive: Callable[[], bool], timeout: float) -> bool:
+    """Wait (bounded by *timeout*) while *busy()* and *alive()*; whether it is no longer busy.
+
+    A link's ``flush``: *busy* says something is still queued or on the wire.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while busy() and alive() and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    return not busy()
+
+
+class WatchedTasks:
+    """A link's background tasks by name: one that ends other than by the link stopping is
+    logged and restarted, so a process never goes silently deaf.
+
+    :param alive: whether the link runs (started and not stopping); a task ending
+        otherwise is its cancellation, and nothing is restarted.
+    :param on_failure: told ``(name, reason)`` of a task that ended unexpectedly,
+        before it is restarted; it may return another factory to restart it with.
+    """
+
+    def __init__(self, alive: Callable[[], bool],
+                 on_failure: Callable[[str, str], Optional[Callable[[], Awaitable[Any]]]]) -> None:
+        self.alive = alive
+        self.on_failure = on_failure
+        #: The running tasks by name (the live dict).
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def spawn(self, name: str, factory: Callable[[], Awaitable[Any]]) -> None:
+        """Run *factory()* as task *name*, watched."""
+        task = asyncio.ensure_future(factory())
+        self.tasks[name] = task
+        task.add_done_callback(functools.partial(self._done, name, factory))
+
+    def _done(self, name: str, factory: Callable[[], Awaitable[Any]], task: asyncio.Task[Any]) -> None:
+        if not self.alive() or self.tasks.get(name) is not task:
+            return
+        exc = None if task.cancelled() else task.exception()
+        reason = "cancelled" if task.cancelled() else repr(exc) if exc is not None else "returned"
+        log.error("message queue: the %s task stopped unexpectedly (%s); restarting it", name, reason,
+                  exc_info=exc)
+        del self.tasks[name]
+        factory = self.on_failure(name, reason) or factory
+
+        def restart() -> None:
+            if self.alive() and name not in self.tasks:
+                self.spawn(name, factory)
+
+        asyncio.get_running_loop().call_later(0.1, restart)
+
+    async def cancel(self) -> None:
+        """Cancel every task and wait until each has ended (the link stops)."""
+        tasks = list(self.tasks.values())
+        self.tasks.clear()
+        await cancel_all(tasks)
 
 
 
@@ -200,13 +286,17 @@ class PublishingLink(Protocol):
         """Redis was lost (log once, reconnect)."""
 
 
-class Publisher:
-    """Publishes what is queued, in order, pipelined, from one task; the queue is bounded."""
+_Item = TypeVar("_Item")
+
+
+class OutgoingQueue(Generic[_Item]):
+    """The bounded queue in front of a publishing task (:class:`Publisher`, the cluster's
+    publisher): a slow Redis makes it drop and count new messages rather than grow memory."""
 
     def __init__(self, max_queue: int, warn: RateLimitedLog) -> None:
         self.max_queue = max_queue
         self.warn = warn
-        self.queue: deque[_Outgoing] = deque()
+        self.queue: deque[_Item] = deque()
         self.ready: asyncio.Event | None = None
         #: Messages handed to Redis and not yet answered.
         self.inflight = 0
@@ -218,6 +308,14 @@ class Publisher:
         self.ready = asyncio.Event()
         if self.queue:
             self.ready.set()
+
+    def item(self, channel: bytes, payload: bytes, future: asyncio.Future[Any] | None) -> _Item:
+        """What the queue holds for one message."""
+        raise NotImplementedError
+
+    def busy(self) -> bool:
+        """Whether a message is still queued or on the wire (what ``flush`` waits for)."""
+        return bool(self.queue or self.inflight)
 
     def enqueue(self, channel: bytes, payload: bytes, future: asyncio.Future[Any] | None,
                 refuse: str | None) -> None:
@@ -231,16 +329,24 @@ class Publisher:
             if future is not None:
                 future.set_exception(MessageQueueError(refuse))
             return
-        self.queue.append((channel, payload, future))
+        self.queue.append(self.item(channel, payload, future))
         if self.ready is not None:
             self.ready.set()
+
+
+class Publisher(OutgoingQueue[_Outgoing]):
+    """Publishes what is queued, in order, pipelined, from one task; the queue is bounded."""
+
+    def item(self, channel: bytes, payload: bytes, future: asyncio.Future[Any] | None) -> _Outgoing:
+        """``(channel, payload, future)``."""
+        return (channel, payload, future)
 
     def fail_all(self, reason: str) -> None:
         """Drop everything queued (the link is down or stopping)."""
         self.dropped += len(self.queue)
         futures = [future for _, _, future in self.queue if future is not None]
         self.queue.clear()
-        _settle(futures, MessageQueueError(reason))
+        settle(futures, MessageQueueError(reason))
 
     def command(self, pipe: Any, channel: bytes, payload: bytes, future: asyncio.Future[Any] | None) -> None:
         """Add the Redis command that sends one message to *pipe* (PUBLISH; the Streams
@@ -263,7 +369,7 @@ class Publisher:
             batch = [self.queue.popleft() for _ in range(min(_BATCH, len(self.queue)))]
             if not link.connected:
                 self.dropped += len(batch)
-                _settle([f for _, _, f in batch if f is not None], MessageQueueError("message queue not connected"))
+                settle([f for _, _, f in batch if f is not None], MessageQueueError("message queue not connected"))
                 continue
             self.inflight = len(batch)
             try:
@@ -281,7 +387,7 @@ class Publisher:
             raise
         except Exception as exc:  # noqa: BLE001 - logged below (a lost link: once, by link_down)
             self.dropped += len(batch)
-            _settle([f for _, _, f in batch if f is not None], MessageQueueError(f"publish failed: {describe(exc)}"))
+            settle([f for _, _, f in batch if f is not None], MessageQueueError(f"publish failed: {describe(exc)}"))
             if is_link_error(exc):
                 link.link_down(exc)
             else:
@@ -300,30 +406,26 @@ class Publisher:
 # ---------------------------------------------------------------- subscribing
 
 
-class Subscriber:
-    """Wanted channels (reference counted) and the pub/sub connection that follows them.
+class WantedChannels:
+    """The channels a link is asked to follow (reference counted, each with the kind it was
+    wanted as), the event that wakes the task keeping them, and the ``sync()`` callers
+    waiting for them; :class:`Subscriber` and the cluster's subscriber build on it."""
 
-    :meth:`want` only records; one task (:meth:`keep`) applies the changes in
-    batches and PINGs for :meth:`wait_synced` and for health; another
-    (:meth:`read`) hands each message to *on_message*.
-    """
-
-    def __init__(self, on_message: OnMessage, settings: LinkSettings) -> None:
+    def __init__(self, on_message: OnMessage) -> None:
         self.on_message = on_message
-        self.settings = settings
         #: channel -> [kind, reference count]
         self.wanted: dict[bytes, list[Any]] = {}
-        #: Channels subscribed on the current connection.
-        self.subscribed: set[bytes] = set()
         self.changed: asyncio.Event | None = None
         self.sync_waiters: list[asyncio.Future[bool]] = []
-        self.ping_waiters: dict[bytes, list[asyncio.Future[bool]]] = {}
-        self.ping_seq = itertools.count(1)
-        self.last_pong = 0.0
 
     def bind(self) -> None:
         """Create the loop-bound parts (on start, inside the loop)."""
         self.changed = asyncio.Event()
+
+    def wake(self) -> None:
+        """Have the task look again now."""
+        if self.changed is not None:
+            self.changed.set()
 
     def want(self, channel: bytes, kind: str, on: bool) -> None:
         """One more (*on*) or one fewer reason to be subscribed to *channel*."""
@@ -337,8 +439,7 @@ class Subscriber:
             entry[1] -= 1
             if entry[1] <= 0:
                 del self.wanted[channel]
-        if self.changed is not None:
-            self.changed.set()
+        self.wake()
 
     def dispatch(self, channel: bytes, data: bytes) -> None:
         """Hand one message to the callback; a failure there is logged, never fatal."""
@@ -350,6 +451,44 @@ class Subscriber:
             self.on_message(entry[0], channel, data)
         except Exception:
             log.exception("message queue: handling a message on %r failed", channel.decode("utf-8", "replace"))
+
+    def unfollowed(self) -> bool:
+        """Whether no channel is wanted nor subscribed (then there is nothing to sync)."""
+        raise NotImplementedError
+
+    async def wait_synced(self, timeout: float) -> bool:
+        """Wait until the subscriptions wanted now are active on Redis (a PING answered after them)."""
+        if self.unfollowed():
+            return True  # nothing to subscribe to (python-socketio format, write-only)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.sync_waiters.append(future)
+        self.wake()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return False
+
+
+class Subscriber(WantedChannels):
+    """Wanted channels (reference counted) and the pub/sub connection that follows them.
+
+    :meth:`want` only records; one task (:meth:`keep`) applies the changes in
+    batches and PINGs for :meth:`wait_synced` and for health; another
+    (:meth:`read`) hands each message to *on_message*.
+    """
+
+    def __init__(self, on_message: OnMessage, settings: LinkSettings) -> None:
+        super().__init__(on_message)
+        self.settings = settings
+        #: Channels subscribed on the current connection.
+        self.subscribed: set[bytes] = set()
+        self.ping_waiters: dict[bytes, list[asyncio.Future[bool]]] = {}
+        self.ping_seq = itertools.count(1)
+        self.last_pong = 0.0
+
+    def unfollowed(self) -> bool:
+        """Nothing wanted, nothing subscribed on the current connection."""
+        return not self.wanted and not self.subscribed
 
     async def open(self, client: Any) -> Any:
         """A new pub/sub connection subscribed to every wanted channel, confirmed by a PING."""
@@ -382,14 +521,7 @@ class Subscriber:
     @staticmethod
     async def close(pubsub: Any) -> None:
         """Close a pub/sub connection, best effort (it is being replaced or the link stops)."""
-        if pubsub is None:
-            return
-        try:
-            await asyncio.wait_for(pubsub.aclose(), 2)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - best effort on a connection being dropped anyway
-            log.debug("message queue: closing a pub/sub connection failed: %s", describe(exc))
+        await close_quietly(pubsub, "a pub/sub connection")
 
     async def read(self, pubsub: Any) -> None:
         """Until the connection fails: dispatch messages and note PONGs."""
@@ -402,7 +534,7 @@ class Subscriber:
                 self.dispatch(message["channel"], message["data"])
             elif kind == "pong":
                 self.last_pong = asyncio.get_running_loop().time()
-                _settle(self.ping_waiters.pop(message["data"], []), result=True)
+                settle(self.ping_waiters.pop(message["data"], []), result=True)
 
     async def keep(self, pubsub: Any, ping: Callable[[], Awaitable[Any]]) -> None:
         """Until the connection fails: apply subscription changes, PING for syncs and health.
@@ -456,26 +588,13 @@ class Subscriber:
             await pubsub.unsubscribe(*chunk)
             self.subscribed.difference_update(chunk)
 
-    async def wait_synced(self, timeout: float) -> bool:
-        """Wait until the subscriptions wanted now are active on Redis (a PING answered after them)."""
-        if not self.wanted and not self.subscribed:
-            return True  # nothing to subscribe to (python-socketio format, write-only)
-        assert self.changed is not None
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.sync_waiters.append(future)
-        self.changed.set()
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            return False
-
     def end_waiters(self) -> None:
         """Answer False to everybody waiting for a sync (the connection is gone)."""
         waiters, self.sync_waiters = self.sync_waiters, []
         for group in self.ping_waiters.values():
             waiters.extend(group)
         self.ping_waiters.clear()
-        _settle(waiters, result=False)
+        settle(waiters, result=False)
 
 
 # ---------------------------------------------------------------- the link
@@ -504,7 +623,7 @@ class RedisLink:
         self._stopping = False
         self._pub: Any = None
         self._sub: Any = None
-        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._watched = WatchedTasks(lambda: self.started and not self._stopping, self._task_failed)
         self._session_tasks: list[asyncio.Future[Any]] = []
         self._link_error: BaseException | None = None
         self._down_since: float | None = None
@@ -518,7 +637,7 @@ class RedisLink:
     @property
     def tasks(self) -> dict[str, asyncio.Task[Any]]:
         """The running background tasks by name (``publisher``, ``subscriber``); a copy."""
-        return dict(self._tasks)
+        return dict(self._watched.tasks)
 
     def publisher_client(self) -> Any:
         """The ``redis.asyncio.Redis`` that publishes (None when not started)."""
@@ -576,14 +695,11 @@ class RedisLink:
                 pubsub = await asyncio.wait_for(self.subscriber.open(self._sub), timeout * 2)
         except Exception as exc:
             await self._close_clients()
-            reason = describe(exc)
-            if isinstance(exc, asyncio.TimeoutError) and not str(exc):
-                reason = f"no answer within {timeout:g}s ({reason})"
-            raise MessageQueueError(f"cannot reach Redis at {self.where}: {reason}") from exc
+            raise MessageQueueError(f"cannot reach Redis at {self.where}: {unreachable_reason(exc, timeout)}") from exc
         self.started = True
         self.connected = True
-        self._spawn_watched("publisher", functools.partial(self.publisher.run, self))
-        self._spawn_watched("subscriber", functools.partial(self._supervise, pubsub))
+        self._watched.spawn("publisher", functools.partial(self.publisher.run, self))
+        self._watched.spawn("subscriber", functools.partial(self._supervise, pubsub))
 
     def _client_options(self) -> tuple[Any, dict[str, Any]]:
         return client_options(self.settings, self.where, self.needs_msgpack)
@@ -594,10 +710,8 @@ class RedisLink:
             return
         await self.flush(timeout=min(2.0, self.settings.connect_timeout))
         self._stopping = True
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
         # wait for them to end; what they raise on the way out is their cancellation
-        await cancel_all(tasks)
+        await self._watched.cancel()
         self.subscriber.end_waiters()
         self.publisher.fail_all("message queue stopped")
         await self._close_clients()
@@ -607,61 +721,28 @@ class RedisLink:
 
     async def _close_clients(self) -> None:
         for client in (self._pub, self._sub):
-            if client is None:
-                continue
-            try:
-                await asyncio.wait_for(client.aclose(), 2)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - best effort on the way out
-                log.debug("message queue: closing a Redis client failed: %s", describe(exc))
+            await close_quietly(client)
         self._pub = self._sub = None
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait (bounded) until everything queued so far has gone to Redis."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        publisher = self.publisher
-        while (publisher.queue or publisher.inflight) and self.connected and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-        return not (publisher.queue or publisher.inflight)
+        return await drained(self.publisher.busy, lambda: self.connected, timeout)
 
     async def sync(self, timeout: float = 5.0) -> bool:
         """Wait until the wanted subscriptions are active on Redis; False if not connected or slow."""
-        if not self.connected or "subscriber" not in self._tasks:
+        if not self.connected or "subscriber" not in self._watched.tasks:
             return False
         return await self.subscriber.wait_synced(timeout)
 
     # -- watched tasks ---------------------------------------------------------
 
-    def _spawn_watched(self, name: str, factory: Callable[[], Awaitable[Any]]) -> None:
-        task = asyncio.ensure_future(factory())
-        self._tasks[name] = task
-        task.add_done_callback(functools.partial(self._watched_done, name, factory))
-
-    def _watched_done(self, name: str, factory: Callable[[], Awaitable[Any]], task: asyncio.Task[Any]) -> None:
-        if self._stopping or self._tasks.get(name) is not task:
-            return
-        exc: BaseException | None = None
-        if task.cancelled():
-            reason = "cancelled"
-        else:
-            exc = task.exception()
-            reason = repr(exc) if exc is not None else "returned"
-        log.error("message queue: the %s task stopped unexpectedly (%s); restarting it", name, reason,
-                  exc_info=exc)
-        del self._tasks[name]
+    def _task_failed(self, name: str, reason: str) -> Optional[Callable[[], Awaitable[Any]]]:
+        """A watched task ended unexpectedly: a subscriber restarts from scratch (reconnecting)."""
         if name == "subscriber":
             self.link_down(RuntimeError(f"subscriber task {reason}"))
-            factory = functools.partial(self._supervise, None)
-        else:
-            self.publisher.inflight = 0
-
-        def restart() -> None:
-            if not self._stopping and self.started and name not in self._tasks:
-                self._spawn_watched(name, factory)
-
-        asyncio.get_running_loop().call_later(0.1, restart)
+            return functools.partial(self._supervise, None)
+        self.publisher.inflight = 0
+        return None
 
     # -- connection state ------------------------------------------------------
 

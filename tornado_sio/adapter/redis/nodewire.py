@@ -28,7 +28,6 @@ field.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import enum
 import math
 from typing import Any, Optional
@@ -45,9 +44,11 @@ from .wire import (
     EncodedEvent,
     Ignored,
     Item,
+    NodeChannels,
     SocketsOp,
     channel_name,
     encode_event,
+    js_value,
     require_msgpack,
 )
 
@@ -125,27 +126,6 @@ class NodeResponse:
     request_id: str
     kind: str
     value: Any = None
-
-
-# ---------------------------------------------------------------- values
-
-
-def js_value(obj: Any) -> Any:
-    """A msgpack value from Node made JSON-able as JavaScript's ``JSON.stringify`` would.
-
-    A ``Date`` (msgpack timestamp) becomes its ISO text; notepack's
-    ``undefined`` (an ext type) and any other ext type become None.
-    """
-    if isinstance(obj, list):
-        return [js_value(item) for item in obj]
-    if isinstance(obj, dict):
-        return {key: js_value(value) for key, value in obj.items()}
-    if isinstance(obj, datetime.datetime):
-        obj = obj.astimezone(datetime.timezone.utc)
-        return obj.strftime("%Y-%m-%dT%H:%M:%S.") + f"{obj.microsecond // 1000:03d}Z"
-    if type(obj).__name__ == "ExtType":
-        return None
-    return obj
 
 
 def _as_json(obj: Any) -> Any:
@@ -226,7 +206,7 @@ def _socket(namespace: str, item: Any) -> SocketDetails:
 # ---------------------------------------------------------------- the format
 
 
-class NodeWire:
+class NodeWire(NodeChannels):
     """Node's adapter format under *key*, for the server whose uid is *uid*.
 
     :param key: Node's ``key`` option (``"socket.io"`` unless changed there).
@@ -234,26 +214,11 @@ class NodeWire:
     """
 
     def __init__(self, key: str, uid: str) -> None:
-        if not key or not isinstance(key, str):
-            raise ValueError("the Node adapter key must be a non-empty string")
-        self.key = key
+        super().__init__(key, "the Node adapter key")
         self.uid = uid
-        self._request_prefix = channel_name(f"{key}-request#")
         self._response_prefix = channel_name(f"{key}-response#")
 
-    # -- channels ----------------------------------------------------------
-
-    def broadcast_channel(self, namespace: str) -> bytes:
-        """Broadcasts to a whole namespace or to several rooms."""
-        return channel_name(f"{self.key}#{namespace}#")
-
-    def room_channel(self, namespace: str, room: str) -> bytes:
-        """Broadcasts to exactly one room."""
-        return channel_name(f"{self.key}#{namespace}#{room}#")
-
-    def request_channel(self, namespace: str) -> bytes:
-        """Requests to every server of *namespace*; its subscribers are the cluster's servers."""
-        return self._request_prefix + channel_name(f"{namespace}#")
+    # -- channels (broadcast, room and request: NodeChannels) ----------------
 
     def response_channel(self, namespace: str, uid: Optional[str] = None) -> bytes:
         """Answers: the shared channel, or server *uid*'s own."""
@@ -422,7 +387,7 @@ class NodeWire:
 
         None for this server's own requests (it acted on them already).
         """
-        namespace = self._namespace_of(channel, self._request_prefix)
+        namespace = self._namespace_of(channel, self.request_prefix)
         message = self._load(raw)
         if not isinstance(message, dict):
             raise Ignored("a request must be a map")

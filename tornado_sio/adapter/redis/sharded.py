@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import binascii
 import dataclasses
-import functools
 import itertools
 import logging
 import time
@@ -48,7 +47,22 @@ from collections.abc import Awaitable, Iterable
 from typing import Any, Callable, Optional
 
 from ...exceptions import MessageQueueError
-from .link import LinkSettings, OnMessage, RateLimitedLog, cancel_all, describe, is_link_error
+from .link import (
+    LinkSettings,
+    OnMessage,
+    OutgoingQueue,
+    RateLimitedLog,
+    WantedChannels,
+    WatchedTasks,
+    cancel_all,
+    client_options,
+    close_quietly,
+    describe,
+    drained,
+    is_link_error,
+    settle,
+    unreachable_reason,
+)
 
 __all__ = ["CLUSTER_LINK_KEYS", "CLUSTER_SCHEMES", "ClusterPublisher", "ClusterSettings", "ClusterSubscriber",
            "Node", "ShardedLink", "SlotMap", "is_cluster_url", "key_slot", "link_settings", "parse_cluster_url"]
@@ -225,14 +239,7 @@ class Node:
     @staticmethod
     async def close_pubsub(pubsub: Any) -> None:
         """Close a pub/sub connection, best effort."""
-        if pubsub is None:
-            return
-        try:
-            await asyncio.wait_for(pubsub.aclose(), 2)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - best effort on a connection being dropped anyway
-            log.debug("message queue: closing a pub/sub connection failed: %s", describe(exc))
+        await close_quietly(pubsub, "a pub/sub connection")
 
     async def subscribe(self, channels: list[bytes], sharded: bool) -> None:
         """Send the (S)SUBSCRIBE commands for *channels*; confirmations come to the reader."""
@@ -264,12 +271,7 @@ class Node:
         await self.close_pubsub(self.pubsub)
         self.pubsub = None
         self.subscribed = set()
-        try:
-            await asyncio.wait_for(self.client.aclose(), 2)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - best effort on the way out
-            log.debug("message queue: closing a Redis client failed: %s", describe(exc))
+        await close_quietly(self.client)
 
 
 def _by_slot(channels: Iterable[bytes]) -> list[list[bytes]]:
@@ -283,7 +285,7 @@ def _by_slot(channels: Iterable[bytes]) -> list[list[bytes]]:
 _Outgoing = tuple[bytes, bytes, Optional["asyncio.Future[int]"], float]
 
 
-class ClusterPublisher:
+class ClusterPublisher(OutgoingQueue[_Outgoing]):
     """Publishes what is queued from one task, one pipeline per node per round; bounded queue.
 
     A message for a shard whose primary is unreachable is held (up to
@@ -293,39 +295,21 @@ class ClusterPublisher:
     """
 
     def __init__(self, link: ShardedLink) -> None:
+        super().__init__(link.settings.max_queue, link.warn)
         self.link = link
-        self.queue: deque[_Outgoing] = deque()
-        self.ready: asyncio.Event | None = None
-        #: Messages handed to Redis and not yet answered.
-        self.inflight = 0
         #: Messages held for a shard without a reachable primary, in order.
         self.parked: deque[_Outgoing] = deque()
         #: The nodes of the parked messages: a later message to one of them waits behind them.
         self.blocked: set[Optional[str]] = set()
         self.retry_at = 0.0
-        #: Outgoing messages dropped since the start.
-        self.dropped = 0
 
-    def bind(self) -> None:
-        """Create the loop-bound parts (on start, inside the loop)."""
-        self.ready = asyncio.Event()
-        if self.queue:
-            self.ready.set()
+    def item(self, channel: bytes, payload: bytes, future: asyncio.Future[Any] | None) -> _Outgoing:
+        """A message with its deadline: held past ``failover_timeout``, it is dropped."""
+        return (channel, payload, future, time.monotonic() + float(self.link.settings.failover_timeout))
 
-    def enqueue(self, channel: bytes, payload: bytes, future: asyncio.Future[int] | None,
-                refuse: str | None) -> None:
-        """Queue a message; with *refuse* (why it cannot go) drop it and fail *future*."""
-        if refuse is None and len(self.queue) >= self.link.settings.max_queue:
-            self.link.warn.warning("queue-full", "message queue: %d messages waiting for Redis (max_queue); "
-                                   "dropping new ones", len(self.queue))
-            refuse = "message queue full"
-        if refuse is not None:
-            self.drop((channel, payload, future, 0.0), refuse)
-            return
-        deadline = time.monotonic() + float(self.link.settings.failover_timeout)
-        self.queue.append((channel, payload, future, deadline))
-        if self.ready is not None:
-            self.ready.set()
+    def busy(self) -> bool:
+        """Whether a message is still queued, held for a primary, or on the wire."""
+        return bool(self.queue or self.parked or self.inflight)
 
     def drop(self, item: _Outgoing, reason: str) -> bool:
         """Count a message as dropped and fail its future (False, for use in filters)."""
@@ -450,13 +434,7 @@ class _SyncRound:
         self.pending: dict[bytes, str] = {}  # token -> node name
 
 
-def _settle(futures: Iterable[asyncio.Future[bool]], value: bool) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_result(value)
-
-
-class ClusterSubscriber:
+class ClusterSubscriber(WantedChannels):
     """Wanted channels (reference counted), where each is subscribed, and the tasks that keep them there.
 
     :meth:`want` only records; one task (:meth:`keep`) re-reads the slot map
@@ -466,41 +444,14 @@ class ClusterSubscriber:
     """
 
     def __init__(self, link: ShardedLink, on_message: OnMessage) -> None:
+        super().__init__(on_message)
         self.link = link
-        self.on_message = on_message
-        #: channel -> [kind, reference count]
-        self.wanted: dict[bytes, list[Any]] = {}
         #: channel -> the node it is subscribed on now
         self.placed: dict[bytes, str] = {}
         #: the one node of the classic (non-sharded) mode
         self.home: Optional[str] = None
-        self.changed: asyncio.Event | None = None
-        self.sync_waiters: list[asyncio.Future[bool]] = []
         self.rounds: dict[bytes, _SyncRound] = {}
         self.tokens = itertools.count(1)
-
-    def bind(self) -> None:
-        """Create the loop-bound parts (on start, inside the loop)."""
-        self.changed = asyncio.Event()
-
-    def wake(self) -> None:
-        """Have the task look again now."""
-        if self.changed is not None:
-            self.changed.set()
-
-    def want(self, channel: bytes, kind: str, on: bool) -> None:
-        """One more (*on*) or one fewer reason to be subscribed to *channel*."""
-        entry = self.wanted.get(channel)
-        if on:
-            if entry is None:
-                self.wanted[channel] = [kind, 1]
-            else:
-                entry[1] += 1
-        elif entry is not None:
-            entry[1] -= 1
-            if entry[1] <= 0:
-                del self.wanted[channel]
-        self.wake()
 
     @property
     def subscribed(self) -> set[bytes]:
@@ -511,17 +462,9 @@ class ClusterSubscriber:
         """Whether every wanted channel is subscribed somewhere the map agrees with."""
         return all(channel in self.placed for channel in self.wanted)
 
-    async def wait_synced(self, timeout: float) -> bool:
-        """Wait until every wanted channel is placed and each node holding some answered a PING after."""
-        if not self.wanted and not self.placed:
-            return True
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.sync_waiters.append(future)
-        self.wake()
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            return False
+    def unfollowed(self) -> bool:
+        """Nothing wanted, nothing placed on any node."""
+        return not self.wanted and not self.placed
 
     def node_lost(self, node: Node) -> None:
         """*node*'s connection is gone: its channels are unplaced, its sync rounds asked again later."""
@@ -537,10 +480,10 @@ class ClusterSubscriber:
 
     def reset(self) -> None:
         """The link stops: answer every waiter False and forget placements (wanted channels stay)."""
-        _settle(self.sync_waiters, False)
+        settle(self.sync_waiters, result=False)
         self.sync_waiters = []
         for sync_round in list(self.rounds.values()):
-            _settle(sync_round.waiters, False)
+            settle(sync_round.waiters, result=False)
         self.rounds.clear()
         self.placed.clear()
         self.home = None
@@ -675,7 +618,7 @@ class ClusterSubscriber:
             return
         names = {name for name in self.placed.values()}
         if not names:
-            _settle(waiters, True)
+            settle(waiters, result=True)
             return
         sync_round = _SyncRound(waiters)
         for name in names:
@@ -699,7 +642,7 @@ class ClusterSubscriber:
         if sync_round is not None:
             sync_round.pending.pop(token, None)
             if not sync_round.pending:
-                _settle(sync_round.waiters, True)
+                settle(sync_round.waiters, result=True)
 
     async def _read(self, node: Node, pubsub: Any) -> None:
         """A node's reader task: dispatch messages, note PONGs, follow dropped subscriptions."""
@@ -716,7 +659,7 @@ class ClusterSubscriber:
                     continue
                 kind = message["type"]
                 if kind in ("smessage", "message"):
-                    self._dispatch(message["channel"], message["data"])
+                    self.dispatch(message["channel"], message["data"])
                 elif kind == "pong":
                     self._pong(node, message["data"])
                 elif kind in ("sunsubscribe", "unsubscribe") and message["channel"] in node.subscribed:
@@ -742,16 +685,6 @@ class ClusterSubscriber:
         else:
             self.link.warn.warning("sub-error", "message queue: cluster node %s refused a subscription: %s",
                               node.name, describe(exc))
-
-    def _dispatch(self, channel: bytes, data: bytes) -> None:
-        entry = self.wanted.get(channel)
-        if entry is None:
-            log.debug("message queue: message on %r, no longer subscribed; ignored", channel)
-            return
-        try:
-            self.on_message(entry[0], channel, data)
-        except Exception:
-            log.exception("message queue: handling a message on %r failed", channel.decode("utf-8", "replace"))
 
 
 class ShardedLink:
@@ -783,7 +716,7 @@ class ShardedLink:
         self._options: dict[str, Any] = {}
         #: The slot map must be read again (a node failed, MOVED, a subscription dropped).
         self.refresh_due = True
-        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._watched = WatchedTasks(lambda: self.started and not self._stopping, self._task_failed)
         self._closing: set[asyncio.Future[Any]] = set()
         self._down_since: float | None = None
         self._dropped_at_down = 0
@@ -799,7 +732,7 @@ class ShardedLink:
     @property
     def tasks(self) -> dict[str, asyncio.Task[Any]]:
         """The running background tasks by name (``publisher``, ``subscriber``); a copy."""
-        return dict(self._tasks)
+        return dict(self._watched.tasks)
 
     def publisher_client(self) -> Any:
         """The classic mode's one node's ``redis.asyncio.Redis``; None in the sharded mode (no single node)."""
@@ -831,13 +764,7 @@ class ShardedLink:
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait (bounded) until everything queued so far has gone to Redis (or was dropped)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        publisher = self.publisher
-        while (publisher.queue or publisher.parked or publisher.inflight) and self.started \
-                and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-        return not (publisher.queue or publisher.parked or publisher.inflight)
+        return await drained(self.publisher.busy, lambda: self.started, timeout)
 
     async def sync(self, timeout: float = 5.0) -> bool:
         """Wait until every wanted channel is subscribed on the node serving it now (False if not in time)."""
@@ -1005,7 +932,7 @@ class ShardedLink:
         """
         if self.started:
             return
-        self._options = self._client_options()
+        self._options = client_options(self.settings, self.where, self.needs_msgpack, self._auth)[1]
         self.subscriber.bind()
         self.publisher.bind()
         self._stopping = False
@@ -1018,18 +945,16 @@ class ShardedLink:
                 raise ConnectionError("could not subscribe on every shard")
             self.started = True
             self.connected = True
-            self._spawn_watched("subscriber", self.subscriber.keep)
+            self._watched.spawn("subscriber", self.subscriber.keep)
             if not await self.sync(timeout * 2):
                 raise asyncio.TimeoutError("the nodes did not confirm the subscriptions")
         except Exception as exc:
             await self._shutdown()
-            reason = describe(exc)
-            if isinstance(exc, asyncio.TimeoutError) and not str(exc):
-                reason = f"no answer within {timeout:g}s ({reason})"
+            reason = unreachable_reason(exc, timeout)
             if "cluster support disabled" in reason:
                 reason += " (a single Redis takes redis:// URLs, not redis+cluster://)"
             raise MessageQueueError(f"cannot reach Redis Cluster at {self.where}: {reason}") from exc
-        self._spawn_watched("publisher", self.publisher.run)
+        self._watched.spawn("publisher", self.publisher.run)
         log.info("message queue: Redis Cluster at %s: %d primaries, %s pub/sub", self.where,
                  len(self.map.primaries), "sharded" if self.settings.sharded else "classic")
 
@@ -1045,29 +970,6 @@ class ShardedLink:
                                     f"{node.name} refused it ({describe(exc)}); set "
                                     "message_queue_options={'sharded': False} for classic pub/sub") from None
 
-    def _client_options(self) -> dict[str, Any]:
-        try:
-            import redis.asyncio  # noqa: F401  (the Node class imports it)
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-        except ImportError:
-            raise MessageQueueError(f"message_queue={self.where!r} needs the redis package: "
-                                    "pip install 'tornado-sio[redis]'") from None
-        if self.needs_msgpack:
-            from .wire import require_msgpack
-
-            require_msgpack()
-        options: dict[str, Any] = {
-            "socket_connect_timeout": self.settings.connect_timeout,
-            "socket_timeout": self.settings.connect_timeout,
-            "retry": Retry(NoBackoff(), 0),
-            "health_check_interval": 0,
-            **self._auth,
-        }
-        options.update(self.settings.redis_options)
-        options["decode_responses"] = False  # channels and payloads are bytes here
-        return options
-
     async def stop(self) -> None:
         """Flush what is queued (bounded), stop the tasks, close every node's connections."""
         if not self.started:
@@ -1079,9 +981,7 @@ class ShardedLink:
 
     async def _shutdown(self) -> None:
         self._stopping = True
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        await cancel_all(tasks)
+        await self._watched.cancel()
         self.publisher.fail_all("message queue stopped")
         self.subscriber.reset()
         nodes = list(self.nodes.values())
@@ -1098,27 +998,10 @@ class ShardedLink:
 
     # -- watched tasks ---------------------------------------------------------
 
-    def _spawn_watched(self, name: str, factory: Callable[[], Awaitable[Any]]) -> None:
-        task = asyncio.ensure_future(factory())
-        self._tasks[name] = task
-        task.add_done_callback(functools.partial(self._watched_done, name, factory))
-
-    def _watched_done(self, name: str, factory: Callable[[], Awaitable[Any]], task: asyncio.Task[Any]) -> None:
-        if self._stopping or self._tasks.get(name) is not task:
-            return
-        exc = None if task.cancelled() else task.exception()
-        reason = "cancelled" if task.cancelled() else repr(exc) if exc is not None else "returned"
-        log.error("message queue: the %s task stopped unexpectedly (%s); restarting it", name, reason,
-                  exc_info=exc)
-        del self._tasks[name]
+    def _task_failed(self, name: str, reason: str) -> None:
+        """A watched task ended unexpectedly: nothing is on the wire now; re-read the map."""
         self.publisher.inflight = 0
         self.refresh_soon()
-
-        def restart() -> None:
-            if not self._stopping and self.started and name not in self._tasks:
-                self._spawn_watched(name, factory)
-
-        asyncio.get_running_loop().call_later(0.1, restart)
 
 
 #: ``message_queue_options`` that only a Redis Cluster URL takes.

@@ -36,21 +36,22 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Iterable
 from typing import Any, Callable
 
 from ...exceptions import MessageQueueError
 from ...protocol import jsonutil
 from ...protocol.socketio import reconstruct
-from ..base import BroadcastOptions
+from ..base import BroadcastOptions, selects
 from .link import (
     LinkSettings,
     Publisher,
     RateLimitedLog,
     Subscriber,
-    cancel_all,
+    WatchedTasks,
     client_options,
+    close_quietly,
     describe,
+    drained,
     is_link_error,
 )
 from .wire import MAX_DEPTH, Emit, Ignored, NativeCodec, redact_url
@@ -233,7 +234,7 @@ class StreamLink:
         self.offsets = False
         self.client: Any = None
         self.reader: Any = None
-        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.watched = WatchedTasks(lambda: self.started and not self.stopping, self.task_failed)
         #: One-off writes (sessions) that :meth:`stop` lets finish, bounded, before closing.
         self.writes: set[asyncio.Future[Any]] = set()
         self.stopping = False
@@ -244,6 +245,11 @@ class StreamLink:
     def dropped(self) -> int:
         """Outgoing messages dropped so far (Redis down, queue full)."""
         return self.publisher.dropped
+
+    @property
+    def tasks(self) -> dict[str, asyncio.Task[Any]]:
+        """The running background tasks by name (``publisher``, ``reader``): the live dict."""
+        return self.watched.tasks
 
     def publisher_client(self) -> Any:
         """The ``redis.asyncio.Redis`` that writes (and runs the session commands)."""
@@ -296,12 +302,7 @@ class StreamLink:
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait (bounded) until everything queued so far has been appended."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        publisher = self.publisher
-        while (publisher.queue or publisher.inflight) and self.connected and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-        return not (publisher.queue or publisher.inflight)
+        return await drained(self.publisher.busy, lambda: self.connected, timeout)
 
     async def reached(self, offset: str, timeout: float) -> bool:
         """Wait (bounded) until this process has read up to entry *offset*."""
@@ -351,9 +352,7 @@ class StreamLink:
         if self.writes:  # sessions kept as the server shuts down: recovered by another process
             await asyncio.wait(list(self.writes), timeout=self.settings.connect_timeout)
         self.stopping = True
-        tasks = list(self.tasks.values())
-        self.tasks.clear()
-        await cancel_all(tasks)
+        await self.watched.cancel()
         self.publisher.fail_all("message queue stopped")
         await self.close_clients()
         self.connected = self.started = False
@@ -362,14 +361,7 @@ class StreamLink:
     async def close_clients(self) -> None:
         """Close both connections, best effort."""
         for client in (self.client, self.reader):
-            if client is None:
-                continue
-            try:
-                await asyncio.wait_for(client.aclose(), 2)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - best effort on the way out
-                log.debug("message queue: closing a Redis client failed: %s", describe(exc))
+            await close_quietly(client)
         self.client = self.reader = None
 
     def write(self, command: Any) -> None:
@@ -380,24 +372,11 @@ class StreamLink:
 
     def spawn(self, name: str, factory: Callable[[], Any]) -> None:
         """Run *factory()* as task *name*; one that ends other than by :meth:`stop` is logged and restarted."""
-        task = asyncio.ensure_future(factory())
-        self.tasks[name] = task
-        task.add_done_callback(functools.partial(self.task_done, name, factory))
+        self.watched.spawn(name, factory)
 
-    def task_done(self, name: str, factory: Callable[[], Any], task: asyncio.Task[Any]) -> None:
-        if self.stopping or self.tasks.get(name) is not task:
-            return
-        exc = None if task.cancelled() else task.exception()
-        log.error("message queue: the %s task stopped unexpectedly (%r); restarting it", name,
-                  exc if exc is not None else "cancelled", exc_info=exc)
-        del self.tasks[name]
+    def task_failed(self, name: str, reason: str) -> None:
+        """A watched task ended unexpectedly (logged): nothing is on the wire now."""
         self.publisher.inflight = 0
-
-        def restart() -> None:
-            if self.started and not self.stopping and name not in self.tasks:
-                self.spawn(name, factory)
-
-        asyncio.get_running_loop().call_later(0.1, restart)
 
     # -- reading -----------------------------------------------------------------
 
@@ -487,15 +466,6 @@ class StreamLink:
 
 
 # ---------------------------------------------------------------- sessions
-
-
-def selects(opts: BroadcastOptions, namespace: str, rooms: Iterable[str]) -> bool:
-    """Whether a socket of *namespace* in *rooms* is selected by *opts* (Node's ``shouldIncludePacket``)."""
-    rooms = list(rooms)
-    if opts.namespace != namespace:
-        return False
-    included = not opts.rooms or any(room in opts.rooms for room in rooms)
-    return included and not any(room in opts.except_rooms for room in rooms)
 
 
 def kept_sessions(sessions: StreamSessions | None, what: str) -> StreamSessions:

@@ -36,10 +36,11 @@ from ..base import BroadcastOptions, SocketDetails
 __all__ = [
     "DEFAULT_CHANNEL", "FORMATS", "MAX_DEPTH", "MAX_FETCHED", "SERIALIZERS", "WIRE_VERSION", "Ack", "AckRequest",
     "Codec",
-    "Emit", "EncodedEvent", "Heartbeat", "Ignored", "Item", "Message", "NativeCodec", "NodeCodec", "PsioCodec",
+    "Emit", "EncodedEvent", "Heartbeat", "Ignored", "Item", "Message", "NativeCodec", "NodeChannels", "NodeCodec",
+    "PsioCodec",
     "Request", "Response", "SocketsOp",
-    "Unsupported", "channel_name", "dump", "encode_event", "load", "make_codec", "redact_url", "require_msgpack",
-    "socket_fields",
+    "Unsupported", "channel_name", "dump", "encode_event", "js_value", "load", "make_codec", "redact_url",
+    "require_msgpack", "socket_fields",
 ]
 
 #: Version of the native format (the ``"v"`` field). Bumped on any change a
@@ -794,12 +795,16 @@ class PsioCodec:
 # ---------------------------------------------------------------- @socket.io/redis-emitter
 
 
-def _node_value(obj: Any) -> Any:
-    """msgpack values from Node made JSON-able as JavaScript would (Date -> ISO text)."""
+def js_value(obj: Any) -> Any:
+    """A msgpack value from Node made JSON-able as JavaScript's ``JSON.stringify`` would.
+
+    A ``Date`` (msgpack timestamp) becomes its ISO text; notepack's
+    ``undefined`` (an ext type) and any other ext type become None.
+    """
     if isinstance(obj, list):
-        return [_node_value(item) for item in obj]
+        return [js_value(item) for item in obj]
     if isinstance(obj, dict):
-        return {key: _node_value(value) for key, value in obj.items()}
+        return {key: js_value(value) for key, value in obj.items()}
     if isinstance(obj, datetime.datetime):
         obj = obj.astimezone(datetime.timezone.utc)
         return obj.strftime("%Y-%m-%dT%H:%M:%S.") + f"{obj.microsecond // 1000:03d}Z"
@@ -808,7 +813,34 @@ def _node_value(obj: Any) -> Any:
     return obj
 
 
-class NodeCodec:
+class NodeChannels:
+    """The channel names of Node's Redis adapter and emitter under *key* (Node's ``key``
+    option), shared by :class:`NodeCodec` and the Node adapter format (:mod:`.nodewire`).
+
+    :param setting: the setting *key* came from, for the error when it is empty.
+    """
+
+    def __init__(self, key: str, setting: str) -> None:
+        if not key or not isinstance(key, str):
+            raise ValueError(f"{setting} must be a non-empty string")
+        self.key = key
+        #: ``<key>-request#``: what every request channel starts with.
+        self.request_prefix = channel_name(f"{key}-request#")
+
+    def broadcast_channel(self, namespace: str) -> bytes:
+        """Broadcasts to a whole namespace or to several rooms."""
+        return channel_name(f"{self.key}#{namespace}#")
+
+    def room_channel(self, namespace: str, room: str) -> bytes:
+        """Broadcasts to exactly one room."""
+        return channel_name(f"{self.key}#{namespace}#{room}#")
+
+    def request_channel(self, namespace: str) -> bytes:
+        """Requests to every server of *namespace*; its subscribers are the cluster's servers."""
+        return self.request_prefix + channel_name(f"{namespace}#")
+
+
+class NodeCodec(NodeChannels):
     """What the npm ``@socket.io/redis-emitter`` publishes under *key* (decode only).
 
     Broadcasts are msgpack ``[uid, packet, {rooms, except, flags}]`` on
@@ -817,19 +849,7 @@ class NodeCodec:
     """
 
     def __init__(self, key: str) -> None:
-        if not key or not isinstance(key, str):
-            raise ValueError("node_emitter_key must be a non-empty string")
-        self.key = key
-        self._request_prefix = channel_name(f"{key}-request#")
-
-    def broadcast_channel(self, namespace: str) -> bytes:
-        return channel_name(f"{self.key}#{namespace}#")
-
-    def room_channel(self, namespace: str, room: str) -> bytes:
-        return channel_name(f"{self.key}#{namespace}#{room}#")
-
-    def request_channel(self, namespace: str) -> bytes:
-        return self._request_prefix + channel_name(f"{namespace}#")
+        super().__init__(key, "node_emitter_key")
 
     def namespace_channels(self, namespace: str) -> list[tuple[bytes, str]]:
         """Channels to hold while this process has a socket in *namespace*."""
@@ -861,7 +881,7 @@ class NodeCodec:
         if packet.get("type") not in (SIOType.EVENT, SIOType.BINARY_EVENT):
             raise Ignored(f"packet type {packet.get('type')!r} is not an event")
         ns = packet.get("nsp", "/")
-        data = _node_value(packet.get("data"))
+        data = js_value(packet.get("data"))
         if not isinstance(ns, str) or not isinstance(data, list) or not data or not isinstance(data[0], str):
             raise Ignored("packet needs 'nsp' and 'data': [event, ...args]")
         opts = self._opts(ns, message[2] if len(message) > 2 else {})
@@ -886,9 +906,9 @@ class NodeCodec:
         kind = message.get("type")
         if kind not in (2, 3, 4) or isinstance(kind, bool):  # REMOTE_JOIN, REMOTE_LEAVE, REMOTE_DISCONNECT
             raise Unsupported(f"@socket.io request type {kind!r} is not supported")
-        if not channel.startswith(self._request_prefix) or not channel.endswith(b"#"):
+        if not channel.startswith(self.request_prefix) or not channel.endswith(b"#"):
             raise Ignored("not a request channel")
-        ns = channel[len(self._request_prefix):-1].decode("utf-8", "surrogatepass")
+        ns = channel[len(self.request_prefix):-1].decode("utf-8", "surrogatepass")
         opts = self._opts(ns, message.get("opts"))
         if kind == 4:
             return SocketsOp("disconnect", opts, close=message.get("close") is True)
