@@ -147,7 +147,9 @@ async def serve(socketio: SocketIO, app: Any, host: str, port: int, reload: bool
         for path in extra_files:
             autoreload.watch(path)
     await socketio.start()
-    server = app.listen(port, host, **server_kwargs)
+    from .http.front import listen  # Application.listen, with the polling fast lane in front
+
+    server = listen(app, port, host, **server_kwargs)
     collector = runtime.ManagedGC().start() if managed_gc else None
     log.info("listening on http://%s:%d (event loop: %s)", host, port, runtime.loop_name(loop))
     await stop.wait()

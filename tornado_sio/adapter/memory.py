@@ -168,15 +168,15 @@ class MemoryAdapter(Adapter):
         an event (not volatile) gets an offset as its last argument and is kept for replay."""
         if self.recovery is not None:
             packet = self.recovery.record(packet, opts)
-        prepared = self.prepare(packet)
-        prepared.compress = opts.compress  # emit(compress=False): never deflated
-        self.deliver(prepared, self.recipients(opts), opts.volatile)
+        self.deliver(self.prepare(packet), self.recipients(opts), opts)
 
-    def deliver(self, prepared: Prepared, recipients: Iterable[Recipient], volatile: bool) -> None:
-        """Send *prepared* to each of *recipients*, counted in :attr:`delivered`; a *volatile*
-        packet is skipped (counted in :attr:`volatile_dropped`) for a socket that cannot write now."""
+    def deliver(self, prepared: Prepared, recipients: Iterable[Recipient], opts: BroadcastOptions) -> None:
+        """Send *prepared* to each of *recipients*, counted in :attr:`delivered`, with the
+        emit's flags: ``opts.compress`` False is never deflated; a ``opts.volatile`` packet is
+        skipped (counted in :attr:`volatile_dropped`) for a socket that cannot write now."""
+        prepared.compress = opts.compress
         targets = recipients if isinstance(recipients, list) else list(recipients)
-        if volatile:
+        if opts.volatile:
             dropped = 0
             for socket in targets:
                 if socket.writable:

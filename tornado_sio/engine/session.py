@@ -543,18 +543,40 @@ class EngineSession(_Session):
             self.close("connect timeout")
             return
         if self.pong_deadline is not None:
-            if now >= self.pong_deadline:
-                log.info("session %s: no pong in %.3fs; closing", self.sid, options.ping_timeout)
-                self.engine.stats.heartbeat_timeouts += 1
-                self.abort("ping timeout")
+            self.missed_pong(now)
             return
         if now >= self.next_ping:
-            self.pong_deadline = now + options.ping_timeout
+            # The pong is due a ping_timeout after the ping was due, as with Node's timers, not
+            # after the tick that got to it (up to a tick later); a ping held up longer than a
+            # quarter of the timeout (a stalled loop) gives the client its whole timeout from now.
+            due = self.next_ping
+            self.pong_deadline = (due if now - due <= options.ping_timeout / 4 else now) + options.ping_timeout
             wire = self._wire
             if wire is None:
                 self._enqueue((eio.PING,))
             elif not _write(self.engine, wire, _PING_FRAME):
                 self.abort("transport error")
+
+    def attach_poll(self, waiter: PollWaiter) -> str | None:
+        """A polling GET arrived (see :meth:`_Session.attach_poll`); one after the pong deadline gets an error."""
+        if self.missed_pong(self.engine.clock()):
+            return "no pong within ping_timeout; session closed"
+        return super().attach_poll(waiter)
+
+    def missed_pong(self, now: float) -> bool:
+        """Abort the session (``ping timeout``) if its pong deadline has passed at *now*.
+
+        The heartbeat tick does this within a tick of the deadline; a polling GET
+        calls it too, so a client that shows up after its deadline but before that
+        tick finds its session gone, as with Node's exact timers.
+        """
+        deadline = self.pong_deadline
+        if deadline is None or now < deadline or self._state >= _CLOSING:
+            return False
+        log.info("session %s: no pong in %.3fs; closing", self.sid, self.engine.options.ping_timeout)
+        self.engine.stats.heartbeat_timeouts += 1
+        self.abort("ping timeout")
+        return True
 
     def pong(self, now: float) -> None:
         """The client answered the ping: the next one is due a ping interval after the last one was due.

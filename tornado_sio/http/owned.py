@@ -18,7 +18,7 @@ How a connection moves here (public API only, in :func:`take_over`):
    forgets it without sending a FIN (the duplicate keeps the connection open),
    and the duplicate goes to asyncio's ``loop.connect_accepted_socket`` (the
    default loop and uvloop both have it).
-3. :class:`EngineWebSocket`, an ``asyncio.Protocol``, writes the 101 and then
+3. :class:`EngineWebSocket`, an ``asyncio.BufferedProtocol``, writes the 101 and then
    carries the Engine.IO session as its
    :class:`~tornado_sio.engine.transport.FrameWriter`.
 
@@ -37,7 +37,9 @@ bounded by ``max_http_buffer_size``.
 
 What :class:`OwnedWebSocket` does, per RFC 6455:
 
-* Reading: every complete frame of each chunk is parsed; the work is counted
+* Reading: asyncio reads into one buffer shared by every connection of the
+  process (no per-read 256 KiB allocation, no buffer held while idle), and
+  every complete frame of each chunk is parsed; the work is counted
   as Tornado counts it (1 KiB per frame plus the bytes read) and once it
   reaches 256 KiB the connection stops reading and continues on the next turn
   of the loop, so a client flooding tiny frames cannot hold the loop.
@@ -112,6 +114,14 @@ CLOSE_WAIT = 5.0
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _SUPPORTED_VERSIONS = ("7", "8", "13")  # as Tornado's WebSocketHandler
 _EMPTY_CLOSE = build_close(None)
+# Counters for a connection not started yet (shared: no object per connection).
+_UNCOUNTED = EngineStats()
+
+# One read buffer for every owned connection of the process: asyncio reads into it
+# (BufferedProtocol.get_buffer) and the bytes are handed to the parser at once, in the same
+# callback, so no connection holds a buffer while idle. Plain ``data_received`` would make
+# asyncio allocate (and often mmap) a 256 KiB bytes object for every read.
+_READ_BUFFER = memoryview(bytearray(256 * 1024))
 
 
 def accept_key(key: str) -> str:
@@ -210,7 +220,7 @@ def owned_path_refusal(handler: RequestHandler, options: Options) -> str | None:
     return why
 
 
-class OwnedWebSocket(asyncio.Protocol):
+class OwnedWebSocket(asyncio.BufferedProtocol):
     """An RFC 6455 server connection on an asyncio transport (see the module doc).
 
     Subclasses override :meth:`on_message`, :meth:`on_failed`, :meth:`on_closed`
@@ -265,7 +275,13 @@ class OwnedWebSocket(asyncio.Protocol):
     def on_overflow(self) -> None:
         """More than ``max_send_buffer`` bytes wait for the client; it is dropped right after (called once)."""
 
-    # -- asyncio.Protocol ---------------------------------------------------
+    # -- asyncio.BufferedProtocol -------------------------------------------
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(_READ_BUFFER[:nbytes])
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -282,7 +298,8 @@ class OwnedWebSocket(asyncio.Protocol):
         if leftover is not None and not self.lost:
             self.data_received(leftover)  # sent before the 101, against RFC 6455 4.1, but read as Tornado would
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Bytes from the client (consumed before this returns: *data* may be the shared buffer)."""
         if self.client_closed or self.failed:
             return  # after a close or a failure the client's bytes are discarded
         try:
@@ -468,7 +485,7 @@ class EngineWebSocket(OwnedWebSocket):
         #: The reason the session hears when this WebSocket closes.
         self.close_reason = "transport close"
         #: The engine's counters (set by :meth:`start`; :mod:`tornado_sio.engine.stats`).
-        self.stats = EngineStats()
+        self.stats = _UNCOUNTED
 
     def __repr__(self) -> str:
         session = self.session or self.upgrade_of

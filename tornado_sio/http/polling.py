@@ -9,6 +9,11 @@ built: no ``clear()``, default headers, ETag, output transforms or handler
 future per request. Only public Tornado API is used; the user's
 ``Application`` serves every other route as before.
 
+Behind :class:`~tornado_sio.http.front.EngineFront` (``SocketIO.run`` puts it
+in front of the application) the exchange is made before Tornado builds an
+``HTTPServerRequest`` or routes: it then gets a :class:`PollingRequest`, the
+few attributes it reads, and the real request only for a handshake.
+
 The rules are those of the handler this replaced, and of Node's engine.io:
 
 * The query (``EIO=4``, exact ``transport=polling``), the origin policy and
@@ -36,9 +41,10 @@ from __future__ import annotations
 import logging
 import time
 from http.client import responses
-from typing import Any, Sequence
+from typing import Any, Sequence, Union, cast
 
 from tornado.httputil import (
+    HTTPConnection,
     HTTPHeaders,
     HTTPMessageDelegate,
     HTTPServerRequest,
@@ -57,7 +63,7 @@ from ..protocol import engineio as eio
 from .endpoint import error_status, log_refusal, query_error
 from .policy import BodyGuard, Gate, Refusal, cors_headers, handshake_headers
 
-__all__ = ["PollingEndpoint", "PollingExchange"]
+__all__ = ["PollingEndpoint", "PollingExchange", "PollingRequest"]
 
 log = logging.getLogger("tornado_sio.http")
 access_log = logging.getLogger("tornado.access")
@@ -87,6 +93,58 @@ class _Clock:
 
 
 _clock = _Clock()
+
+#: The status lines of the replies, made once.
+_START_LINES = {status: ResponseStartLine("HTTP/1.1", status, responses[status])
+                for status in (200, 204, 400, 403, 413, 500, 503)}
+
+
+class PollingRequest:
+    """What a polling exchange reads of a request, made without ``HTTPServerRequest``'s work.
+
+    :class:`~tornado_sio.http.front.EngineFront` makes it, once Tornado's own
+    request object has accepted the request's ``Host`` value before. The
+    attributes are those of ``HTTPServerRequest`` the exchange uses;
+    :meth:`full` builds the real request when one is needed (a handshake:
+    it is the ``request`` the application sees).
+    """
+
+    __slots__ = ("connection", "headers", "host", "method", "path", "protocol", "query", "query_arguments",
+                 "remote_ip", "server_connection", "start_line", "start_time", "uri", "version", "_full")
+
+    def __init__(self, connection: HTTPConnection, server_connection: object, start_line: RequestStartLine,
+                 headers: HTTPHeaders, query_arguments: dict[str, list[bytes]]) -> None:
+        self.method, self.uri, self.version = start_line
+        self.start_line = start_line
+        self.path, _, self.query = self.uri.partition("?")
+        self.headers = headers
+        self.connection = connection
+        self.server_connection = server_connection
+        self.query_arguments = query_arguments
+        context = getattr(connection, "context", None)
+        self.remote_ip: str | None = getattr(context, "remote_ip", None)
+        self.protocol: str = getattr(context, "protocol", "http")
+        self.host: str = headers["Host"]
+        self.start_time = time.time()
+        self._full: HTTPServerRequest | None = None
+
+    def __repr__(self) -> str:
+        return f"<PollingRequest {self.method} {self.uri} from {self.remote_ip}>"
+
+    def request_time(self) -> float:
+        """Seconds since the request's headers were read."""
+        return time.time() - self.start_time
+
+    def full(self) -> HTTPServerRequest:
+        """The real ``HTTPServerRequest`` of this request (made once)."""
+        if self._full is None:
+            self._full = HTTPServerRequest(connection=self.connection, server_connection=self.server_connection,
+                                           start_line=self.start_line, headers=self.headers)
+        return self._full
+
+
+#: The request an exchange serves: Tornado's, or the front's lean one.
+AnyRequest = Union[HTTPServerRequest, PollingRequest]
 
 
 class PollingEndpoint(Router):
@@ -122,7 +180,7 @@ class PollingExchange(HTTPMessageDelegate):
 
     __slots__ = ("answered", "cors", "endpoint", "guard", "method", "request", "session", "status")
 
-    def __init__(self, endpoint: PollingEndpoint, request: HTTPServerRequest) -> None:
+    def __init__(self, endpoint: PollingEndpoint, request: AnyRequest) -> None:
         self.endpoint = endpoint
         self.request = request
         self.method = request.method
@@ -149,7 +207,7 @@ class PollingExchange(HTTPMessageDelegate):
             self.bad_method()
             return
         guard = self.guard = BodyGuard(self.endpoint.config.max_http_buffer_size)
-        verdict = guard.announce(self.request)
+        verdict = guard.announce(cast(HTTPServerRequest, self.request))  # reads headers and connection
         if verdict == BodyGuard.BAD_LENGTH:
             self.error(eio.ErrorCode.BAD_REQUEST, why="bad Content-Length")
         elif verdict == BodyGuard.TOO_LARGE:
@@ -212,7 +270,8 @@ class PollingExchange(HTTPMessageDelegate):
         self.session = session
         # Hear of the client going away while this GET waits (Tornado tells the
         # connection's close callback, not the delegate, once the request is read).
-        self.request.connection.set_close_callback(self.on_connection_close)  # type: ignore[union-attr]
+        connection: Any = self.request.connection
+        connection.set_close_callback(self.on_connection_close)
         error = session.attach_poll(self)
         if error is not None:
             self.session = None
@@ -221,8 +280,11 @@ class PollingExchange(HTTPMessageDelegate):
     def handshake(self) -> None:
         """A GET without sid: the gate, then a new session and its OPEN packet."""
         endpoint = self.endpoint
-        handshake = HandshakeRequest(self.request)
-        refusal = endpoint.gate.check(self.request, handshake)
+        request = self.request
+        if isinstance(request, PollingRequest):
+            request = self.request = request.full()
+        handshake = HandshakeRequest(request)
+        refusal = endpoint.gate.check(request, handshake)
         if refusal is not None:
             self.refuse(refusal)
             return
@@ -230,7 +292,7 @@ class PollingExchange(HTTPMessageDelegate):
         if session is None:
             self.error(eio.ErrorCode.FORBIDDEN, why="refused by the connect handler")
             return
-        extra = handshake_headers(endpoint.config, self.request, session.sid)
+        extra = handshake_headers(endpoint.config, request, session.sid)
         self.write_payload([endpoint.engine.handshake_packet(session)], extra)
 
     def post(self) -> None:
@@ -281,7 +343,8 @@ class PollingExchange(HTTPMessageDelegate):
         origin = request.headers.get("Origin")
         if not origin:
             return []
-        return cors_headers(self.endpoint.config, HandshakeRequest(request),
+        # HandshakeRequest reads headers, remote_ip, protocol and host: a PollingRequest has them.
+        return cors_headers(self.endpoint.config, HandshakeRequest(cast(HTTPServerRequest, request)),
                             request.headers.get("Access-Control-Request-Headers"), methods)
 
     def session_for(self) -> EngineSession | None:
@@ -367,7 +430,7 @@ class PollingExchange(HTTPMessageDelegate):
                 headers[name] = value
         if self.method == "HEAD" or status == 204:
             body = b""
-        start = ResponseStartLine("HTTP/1.1", status, responses.get(status, "Unknown"))
+        start = _START_LINES.get(status) or ResponseStartLine("HTTP/1.1", status, responses.get(status, "Unknown"))
         try:
             connection.write_headers(start, headers, body)
             connection.finish()

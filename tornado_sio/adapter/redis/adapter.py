@@ -288,7 +288,7 @@ class RedisAdapter(MemoryAdapter):
             self.sessions.record(self.codec.emit(event, opts), self.broadcast, packet, opts)
             return
         prepared = Prepared(event.text, event.attachments) if self.serializer.text else self.prepare(packet)  # msgpack
-        self.deliver(prepared, self.recipients(opts), opts.volatile)
+        self.deliver(prepared, self.recipients(opts), opts)
         if not self._stays_here(opts):
             self._publish(self.codec.emit(event, opts))
 
@@ -464,13 +464,13 @@ class RedisAdapter(MemoryAdapter):
         ns = message.opts.namespace
         if message.ack is None and self.serializer.text:  # the JSON body is sent as is
             prepared = Prepared(event_text(ns, message.body, len(message.attachments)), message.attachments)
-            self.deliver(prepared, recipients, message.opts.volatile)
+            self.deliver(prepared, recipients, message.opts)
             return
         # each recipient needs its own ack id (or, msgpack, the packet its own encoding)
         try:
             data = reconstruct(jsonutil.loads(message.body, max_depth=MAX_DEPTH), list(message.attachments))
             if message.ack is None:
-                self.deliver(self.prepare(SIOPacket(SIOType.EVENT, ns, data)), recipients, message.opts.volatile)
+                self.deliver(self.prepare(SIOPacket(SIOType.EVENT, ns, data)), recipients, message.opts)
                 return
         except ValueError as exc:  # ProtocolError and EncodeError are ValueErrors
             self._warn.warning("ignored:body", "message queue: ignored an emit with an undecodable body: %s", exc)
