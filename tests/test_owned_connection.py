@@ -27,7 +27,7 @@ import pytest
 import tornado.web
 from tornado.httpclient import HTTPRequest
 from tornado.iostream import IOStream
-from tornado.testing import AsyncHTTPSTestCase, gen_test
+from tornado.testing import AsyncHTTPSTestCase, AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
 from tests.hardening_support import HardeningTestCase, LogRecorder, RawFrames, client_frame
@@ -35,6 +35,7 @@ from tornado_sio import SocketIO
 from tornado_sio.http import owned
 from tornado_sio.http.owned import EngineWebSocket, accept_key
 from tornado_sio.http.websocket import EngineWebSocketHandler
+from tornado_sio.protocol.wsframe import OP_BINARY, OP_TEXT, build_frame
 
 
 class OwnedCase(HardeningTestCase):
@@ -358,6 +359,45 @@ class TLSFallbackTest(AsyncHTTPSTestCase):
         assert len(self.log.matching("a TLS stream")) == 1
         first.close()
         second.close()
+
+
+class EchoWebSocket(owned.OwnedWebSocket):
+    """The smallest owned connection: every message back as it came (``tools/autobahn.py`` runs one)."""
+
+    __slots__ = ()
+
+    def on_message(self, data: str | bytes) -> None:
+        text = isinstance(data, str)
+        self.send(build_frame(data.encode() if isinstance(data, str) else data, OP_TEXT if text else OP_BINARY))
+
+
+class AdoptedEcho(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        await owned.adopt(self, lambda head, leftover, inflater: EchoWebSocket(1000, 1 << 20, head, leftover,
+                                                                              inflater), compression=False)
+
+
+class AdoptTest(AsyncHTTPTestCase):
+    """``owned.adopt``: the Engine.IO WebSocket's take-over, for any ``OwnedWebSocket``."""
+
+    def get_app(self):
+        return tornado.web.Application([(r"/echo", AdoptedEcho)])
+
+    @gen_test
+    async def test_adopt_hands_the_upgraded_connection_to_the_given_owned_websocket(self):
+        ws = await RawFrames.open(self.get_http_port(), query="", path="/echo", read_open=False)
+        await ws.send_frame("hello")
+        await ws.send_frame(b"\x00\x01", fin=False)
+        await ws.send_frame(b"\x02", opcode=0)
+        assert await ws.recv_frame() == (1, b"hello")
+        assert await ws.recv_frame() == (2, b"\x00\x01\x02")
+        ws.close()
+
+    @gen_test
+    async def test_adopt_answers_a_request_that_is_no_websocket_upgrade_as_tornado_does(self):
+        response = await self.http_client.fetch(self.get_url("/echo"), raise_error=False)
+        assert response.code == 400
+        assert response.body == b'Can "Upgrade" only to "WebSocket".'
 
 
 @pytest.mark.parametrize("version", ["7", "8", "13"])

@@ -24,7 +24,7 @@ import tests.test_hardening_input as hardening_input
 import tests.test_hardening_limits as hardening_limits
 from tests.base import SocketIOTestCase
 from tests.rawclient import RawPolling
-from tornado_sio.http.front import EngineFront, find_endpoints, listen
+from tornado_sio.http.front import EngineFront, find_endpoints, install, listen
 from tornado_sio.http.polling import PollingExchange, PollingRequest
 
 
@@ -186,7 +186,16 @@ class FrontTest(SocketIOTestCase):
 
 
 class ListenTest(unittest.TestCase):
-    """``listen()`` is ``Application.listen`` with the front."""
+    """``listen()`` is ``Application.listen`` with the front; ``install()`` puts it on a listening server once."""
+
+    def test_install_puts_the_front_before_the_application_once(self):
+        from tornado.httpserver import HTTPServer
+
+        application = tornado.web.Application([])
+        server = HTTPServer(application)
+        assert install(install(server)) is server
+        assert isinstance(server.request_callback, EngineFront)
+        assert server.request_callback.application is application
 
     def test_listen_serves_the_application_behind_the_front(self):
         from tornado.httpclient import AsyncHTTPClient

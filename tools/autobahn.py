@@ -1,29 +1,42 @@
 #!/usr/bin/env python3
-"""Run the Autobahn|Testsuite (sections 1-7 and 9) against tornado-sio's WebSocket reader.
+"""Run the Autobahn|Testsuite against tornado-sio's owned WebSocket connection.
 
 Usage::
 
-    python tools/autobahn.py --wstest /path/to/wstest            # tornado-sio's reader
-    python tools/autobahn.py --wstest /path/to/wstest --stock    # Tornado's own reader, to compare
-    python tools/autobahn.py --wstest ... --cases '1.*,5.*'      # some sections only
-    python tools/autobahn.py --serve 9001                        # only the echo server (run wstest yourself)
+    python tools/autobahn.py --wstest /path/to/wstest             # the owned connection
+    python tools/autobahn.py --wstest /path/to/wstest --stock     # Tornado's own WebSocketHandler, to compare
+    python tools/autobahn.py --wstest /path/to/wstest --fallback  # Tornado's handler on _fastpath's reader
+    python tools/autobahn.py --wstest ... --cases '1.*,5.*'       # some sections only
+    python tools/autobahn.py --serve 9001                         # only the echo server (run wstest yourself)
 
-The testee is a plain echo ``WebSocketHandler`` whose protocol object gets the
-reader of ``tornado_sio/http/_fastpath.py`` (``use_batched_reader``), exactly
-as the Engine.IO and SockJS handlers do; Autobahn needs an echo server, which
-the Engine.IO endpoint is not. permessage-deflate is off (sections 12 and 13
-are not run), and ``max_message_size`` is 64 MiB, above section 9's largest
-message.
+The default testee is what production uses for a plain WebSocket: a request
+handler hands its connection to ``tornado_sio.http.owned.adopt`` (the take-over
+``owned.take_over`` does for the Engine.IO WebSocket: header checks,
+permessage-deflate negotiation, detach, asyncio ``BufferedProtocol`` on the
+sans-I/O parser of ``tornado_sio/protocol/wsframe.py``) and an
+``OwnedWebSocket`` subclass echoes every message, written as production writes
+a prepared packet (``build_frame``, and ``deflate_payload`` with RSV1 when
+permessage-deflate was negotiated). Autobahn needs an echo server, which the
+Engine.IO endpoint is not. permessage-deflate is offered, so sections 12 and
+13 run; ``--stock`` offers Tornado's own, ``--fallback`` (the reader Tornado's
+handler gets from ``_fastpath.use_batched_reader`` when the owned connection
+is off) offers none. ``max_message_size`` is 64 MiB, above section 9's largest
+message. The default cases are sections 1-7, 9, 10, 12 and 13 (section 9, the
+performance cases, takes several minutes).
 
 ``wstest`` is the Python 2.7 ``autobahntestsuite`` package. Where Docker is not
-available, a Python 2.7 interpreter (e.g. pyenv's 2.7.18) can install it::
+available, a Python 2.7 interpreter (e.g. pyenv's 2.7.18, whose ``virtualenv``
+must be installed first) can install it; pip resolves most dependencies, the
+pins keep versions that still run on 2.7::
 
+    python2.7 -m pip install 'virtualenv<20.16'        # the last virtualenv that runs on 2.7
     python2.7 -m virtualenv /tmp/ab27
-    /tmp/ab27/bin/pip install autobahntestsuite        # its sdist declares no dependencies, so also:
+    /tmp/ab27/bin/pip install autobahntestsuite         # 25.10.1 when this was written
     /tmp/ab27/bin/pip install 'autobahn[accelerate,twisted]==0.10.9' Twisted==19.10.0 \\
         txaio==2.1.0 zope.interface==4.6.0 pyOpenSSL==19.1.0 cryptography==3.3.2 \\
         service_identity==18.1.0 klein==17.10.0 Werkzeug==1.0.1 jinja2==2.11.3 \\
         markupsafe==1.1.1 unittest2==1.1.0 six==1.16.0 incremental==16.10.1
+    /tmp/ab27/bin/wstest --help                         # then: --wstest /tmp/ab27/bin/wstest
 
 The summary printed at the end counts the cases by Autobahn's verdict
 (``OK``, ``NON-STRICT``, ``INFORMATIONAL``, ``UNIMPLEMENTED``, ``FAILED``) for
@@ -51,12 +64,65 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 AGENT = "tornado-sio"
-DEFAULT_CASES = "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*"
+DEFAULT_CASES = "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.*,13.*"
+#: The largest message the testee takes (above section 9's largest, 16 MiB).
+MAX_MESSAGE = 64 * 1024 * 1024
+#: The owned testee's send buffer bound (section 9 echoes 16 MiB messages back to back).
+MAX_SEND_BUFFER = 256 * 1024 * 1024
 
 
-def serve(port: int, stock: bool) -> None:
-    """Run the echo testee on 127.0.0.1:*port* until killed."""
+def serve(port: int, testee: str) -> None:
+    """Run the echo testee (``owned``, ``stock`` or ``fallback``) on 127.0.0.1:*port* until killed."""
     import tornado.web
+
+    handler = owned_echo_handler() if testee == "owned" else tornado_echo_handler(testee == "fallback")
+
+    async def main() -> None:
+        app = tornado.web.Application([(r"/.*", handler)])
+        app.listen(port, "127.0.0.1")
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def owned_echo_handler() -> type:
+    """A handler whose connections go to an echoing ``OwnedWebSocket``, through ``owned.adopt``.
+
+    ``adopt`` is the take-over the Engine.IO WebSocket goes through
+    (``owned.take_over``): the same header checks, permessage-deflate
+    negotiation, detach and hand-over to asyncio. The echo writes each message
+    back as production writes a prepared packet: one frame from
+    ``build_frame``, compressed by ``deflate_payload`` when the client
+    negotiated permessage-deflate.
+    """
+    import tornado.web
+
+    from tornado_sio.http.owned import OwnedWebSocket, adopt
+    from tornado_sio.protocol.wsframe import OP_BINARY, OP_TEXT, Inflater, build_frame, deflate_payload
+
+    class EchoWebSocket(OwnedWebSocket):
+        __slots__ = ()
+
+        def on_message(self, data: str | bytes) -> None:
+            opcode = OP_TEXT if isinstance(data, str) else OP_BINARY
+            payload = data.encode("utf-8") if isinstance(data, str) else data
+            if self.deflate:
+                self.send(build_frame(deflate_payload(payload), opcode, compressed=True))
+            else:
+                self.send(build_frame(payload, opcode))
+
+    def echo(head: bytes, leftover: bytes, inflater: Inflater | None) -> OwnedWebSocket:
+        return EchoWebSocket(MAX_MESSAGE, MAX_SEND_BUFFER, head, leftover, inflater)
+
+    class OwnedEcho(tornado.web.RequestHandler):
+        async def get(self) -> None:
+            await adopt(self, echo, compression=True)
+
+    return OwnedEcho
+
+
+def tornado_echo_handler(fallback: bool) -> type:
+    """Tornado's own echo ``WebSocketHandler``; with *fallback*, on the batched reader of ``_fastpath``."""
     from tornado.websocket import WebSocketHandler, WebSocketProtocol
 
     from tornado_sio.http._fastpath import use_batched_reader
@@ -64,16 +130,16 @@ def serve(port: int, stock: bool) -> None:
     class Echo(WebSocketHandler):
         def get_websocket_protocol(self) -> WebSocketProtocol | None:
             protocol = super().get_websocket_protocol()
-            if not stock:
+            if fallback:
                 use_batched_reader(protocol)
             return protocol
 
         def get_compression_options(self) -> dict[str, Any] | None:
-            return None
+            return None if fallback else {}
 
         @property
         def max_message_size(self) -> int:  # type: ignore[override]
-            return 64 * 1024 * 1024
+            return MAX_MESSAGE
 
         def check_origin(self, origin: str) -> bool:
             return True
@@ -81,12 +147,7 @@ def serve(port: int, stock: bool) -> None:
         def on_message(self, message: str | bytes) -> None:
             self.write_message(message, binary=isinstance(message, bytes))
 
-    async def main() -> None:
-        app = tornado.web.Application([(r"/.*", Echo)])
-        app.listen(port, "127.0.0.1")
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    return Echo
 
 
 def free_port() -> int:
@@ -118,12 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wstest", help="path of Autobahn's wstest")
     ap.add_argument("--cases", default=DEFAULT_CASES, help=f"comma list of case patterns (default {DEFAULT_CASES})")
-    ap.add_argument("--stock", action="store_true", help="use Tornado's own reader instead of tornado-sio's")
+    testee = ap.add_mutually_exclusive_group()
+    testee.add_argument("--stock", action="store_true",
+                        help="Tornado's own WebSocketHandler (with its permessage-deflate), to compare")
+    testee.add_argument("--fallback", action="store_true",
+                        help="Tornado's WebSocketHandler on the batched reader of _fastpath (no deflate)")
     ap.add_argument("--outdir", default=None, help="where Autobahn writes its reports (default: a temporary folder)")
     ap.add_argument("--serve", type=int, metavar="PORT", help="only run the echo testee on PORT")
     args = ap.parse_args(argv)
+    name = "stock" if args.stock else "fallback" if args.fallback else "owned"
     if args.serve:
-        serve(args.serve, args.stock)
+        serve(args.serve, name)
         return 0
     if not args.wstest:
         ap.error("--wstest is required (or --serve PORT)")
@@ -140,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     spec_path = os.path.join(outdir, "fuzzingclient.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f)
-    command = [sys.executable, os.path.abspath(__file__), "--serve", str(port)] + (["--stock"] if args.stock else [])
+    command = [sys.executable, os.path.abspath(__file__), "--serve", str(port)]
+    command += [f"--{name}"] if name != "owned" else []
     server = subprocess.Popen(command)
     try:
         for _ in range(100):

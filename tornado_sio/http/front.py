@@ -18,15 +18,16 @@ gets a real ``HTTPServerRequest``, whose constructor applies them (a bad
 ``Host`` or query is Tornado's 400, as without the front). A handshake always
 gets the real request: it is the ``request`` the application sees.
 
-:func:`listen` is ``Application.listen`` with the front; ``SocketIO.run`` uses
-it. The endpoints are the application's top-level rules whose target is a
+:func:`listen` is ``Application.listen`` with the front; :func:`install` puts
+it before a listening server's application (``SocketIO.run`` does). The
+endpoints are the application's top-level rules whose target is a
 ``PollingEndpoint`` (``Application(sio.routes())``); the front serves those
 paths before any other rule of the application.
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Sequence, cast
+from typing import Any, Awaitable, Sequence
 
 from tornado.escape import parse_qs_bytes
 from tornado.httpserver import HTTPServer
@@ -43,12 +44,10 @@ from tornado.routing import PathMatches
 
 from .polling import PollingEndpoint, PollingExchange, PollingRequest
 
-__all__ = ["LEAN_MAX_FIELDS", "EngineFront", "find_endpoints", "listen", "parse_query"]
+__all__ = ["LEAN_MAX_FIELDS", "EngineFront", "find_endpoints", "install", "listen", "parse_query"]
 
 #: A query with more fields than this gets Tornado's own request object (and its bound on fields).
 LEAN_MAX_FIELDS = 8
-
-_LISTEN_KEYS = ("family", "backlog", "flags", "reuse_port")
 
 
 class _FrontDelegate(HTTPMessageDelegate):
@@ -166,17 +165,19 @@ def find_endpoints(application: Any) -> list[tuple[Any, PollingEndpoint]]:
     return found
 
 
-def listen(application: Any, port: int, address: str | None = None,
-           **kwargs: Any) -> HTTPServer:
-    """``Application.listen`` with :class:`EngineFront` in front: the started ``HTTPServer``.
+def install(server: HTTPServer) -> HTTPServer:
+    """Put an :class:`EngineFront` before *server*'s application (its ``request_callback``); return *server*.
 
-    *kwargs* are ``HTTPServer``'s (``xheaders``, ``ssl_options`` ...) and
-    ``TCPServer.listen``'s (``family``, ``backlog``, ``flags``, ``reuse_port``).
+    For an application listened on already: ``install(app.listen(8888))``.
+    Done once; a server whose callback is not an ``HTTPServerConnectionDelegate``
+    is left as it is.
     """
-    if not isinstance(application, HTTPServerConnectionDelegate):  # not Tornado's kind: its own listen()
-        other: Any = application
-        return cast(HTTPServer, other.listen(port, address, **kwargs))
-    bind = {key: kwargs.pop(key) for key in _LISTEN_KEYS if key in kwargs}
-    server = HTTPServer(EngineFront(application), **kwargs)
-    server.listen(port, address, **bind)
+    callback = server.request_callback
+    if isinstance(callback, HTTPServerConnectionDelegate) and not isinstance(callback, EngineFront):
+        server.request_callback = EngineFront(callback)
     return server
+
+
+def listen(application: Any, port: int, address: str | None = None, **kwargs: Any) -> HTTPServer:
+    """``application.listen(port, address, **kwargs)`` with :class:`EngineFront` in front: the ``HTTPServer``."""
+    return install(application.listen(port, address, **kwargs))

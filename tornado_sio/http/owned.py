@@ -7,7 +7,7 @@ handshake is accepted none of that is needed: the connection is an RFC 6455
 byte stream that the sans-I/O :class:`~tornado_sio.protocol.wsframe.FrameParser`
 reads and that takes ready frame bytes.
 
-How a connection moves here (public API only, in :func:`take_over`):
+How a connection moves here (public API only, in :func:`take_over` and :func:`adopt`):
 
 1. Tornado parses the request and the handler runs every check as before
    (query, origin, ``allow_request``, capacity, a known sid), all before the
@@ -66,6 +66,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tornado.iostream import IOStream
@@ -99,6 +100,7 @@ __all__ = [
     "EngineWebSocket",
     "OwnedWebSocket",
     "accept_key",
+    "adopt",
     "handshake_refusal",
     "negotiate_deflate",
     "owned_path_refusal",
@@ -579,9 +581,29 @@ async def take_over(handler: RequestHandler, engine: EngineServer, handshake: Ha
                     upgrade_of: EngineSession | None, extra_headers: list[tuple[str, str]]) -> bool:
     """Move an accepted upgrade request's connection to an :class:`EngineWebSocket`.
 
-    Every Engine.IO check has passed; this checks the WebSocket headers (a bad
-    one is answered as Tornado answers it, and False returned), detaches the
-    stream, and hands its socket to asyncio with the 101 ready to write.
+    Every Engine.IO check has passed; :func:`adopt` checks the WebSocket headers
+    (a bad one is answered as Tornado answers it, and False returned) and hands
+    the socket to the session's connection with the 101 ready to write.
+    """
+    def connection(head: bytes, leftover: bytes, inflater: Inflater | None) -> EngineWebSocket:
+        owned = EngineWebSocket(engine.options, upgrade_of, head, leftover, inflater)
+        owned.start(engine, handshake)
+        return owned
+
+    return await adopt(handler, connection, engine.options.websocket_compression, extra_headers)
+
+
+async def adopt(handler: RequestHandler, connection: Callable[[bytes, bytes, Inflater | None], OwnedWebSocket],
+                compression: bool, extra_headers: Sequence[tuple[str, str]] = ()) -> bool:
+    """Take an upgrade request's connection from Tornado and give it to ``connection(head, leftover, inflater)``.
+
+    The take-over of :func:`take_over`, for any :class:`OwnedWebSocket`
+    (``tools/autobahn.py`` runs its echo testee through it). The WebSocket
+    headers are checked (a bad one is answered as Tornado answers it, and
+    False returned); with *compression*, a permessage-deflate offer is
+    answered (:func:`negotiate_deflate`) and *inflater* is set. *head* is the
+    101 to write first and *leftover* what the client sent after its request;
+    the factory is not called when the client is gone before the take-over.
     """
     refusal = handshake_refusal(handler.request.headers)
     if refusal is not None:
@@ -594,15 +616,17 @@ async def take_over(handler: RequestHandler, engine: EngineServer, handshake: Ha
         handler.finish(message)
         return False
     inflater: Inflater | None = None
-    if engine.options.websocket_compression:
+    extra_headers = list(extra_headers)
+    if compression:
         agreed = negotiate_deflate(handler.request.headers.get("Sec-WebSocket-Extensions", ""))
         if agreed is not None:
             response, client_no_context_takeover = agreed
-            extra_headers = [*extra_headers, ("Sec-WebSocket-Extensions", response)]
+            extra_headers.append(("Sec-WebSocket-Extensions", response))
             inflater = Inflater(client_no_context_takeover)
     head = switching_protocols(handler.request.headers["Sec-WebSocket-Key"], extra_headers)
     handler.set_status(101)
     handler.application.log_request(handler)  # the access log line Tornado writes for its own 101
+    remote_ip = handler.request.remote_ip
     stream = handler.detach()
     leftover = buffered_input(stream)
     # The request stays the handshake summary (``request.tornado_request``); its links to
@@ -616,13 +640,11 @@ async def take_over(handler: RequestHandler, engine: EngineServer, handshake: Ha
         return True
     stream.close()  # Tornado forgets it; the duplicate keeps the connection open (no FIN)
     sock.setblocking(False)
-    connection = EngineWebSocket(engine.options, upgrade_of, head, leftover, inflater)
-    connection.start(engine, handshake)
+    owned = connection(head, leftover, inflater)
     try:
-        await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, sock=sock)
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: owned, sock=sock)
     except OSError as exc:
-        log.info("websocket from %s lost while taking it over: %s", handshake.remote_ip, exc)
+        log.info("websocket from %s lost while taking it over: %s", remote_ip, exc)
         sock.close()
-        connection.connection_lost(exc)
+        owned.connection_lost(exc)
     return True
-
