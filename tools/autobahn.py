@@ -138,7 +138,7 @@ def tornado_echo_handler(fallback: bool) -> type:
             return None if fallback else {}
 
         @property
-        def max_message_size(self) -> int:  # type: ignore[override]
+        def max_message_size(self) -> int:
             return MAX_MESSAGE
 
         def check_origin(self, origin: str) -> bool:
